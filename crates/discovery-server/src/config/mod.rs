@@ -1,0 +1,504 @@
+//! Configuration: airlift-style properties files layered through the `config` crate into
+//! one typed [`Settings`].
+//!
+//! Sources, later ones overriding earlier ones: the file given with `--config`, then
+//! `node.properties` beside it (the airlift launcher passes node properties as system
+//! properties, which override the config file), then `--set KEY=VALUE` overrides.
+//!
+//! Keys use airlift's names where airlift has one. Unknown keys (an airlift `etc/` also
+//! holds Jetty, logging and JVM settings) are reported as warnings, never failures; a
+//! malformed value of a known key stops startup with a message naming the key.
+
+mod properties;
+mod units;
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use config::Source;
+use thiserror::Error;
+
+pub use properties::{parse_properties, PropertiesSource};
+pub use units::{parse_data_size, parse_duration};
+
+/// Why the configuration could not be loaded. The message names the key or file.
+#[derive(Debug, Error)]
+pub enum SettingsError {
+    #[error("{0}")]
+    Source(String),
+    #[error("invalid value '{value}' for {key}: {reason}")]
+    Invalid {
+        key: String,
+        value: String,
+        reason: String,
+    },
+    #[error("{key} is required when a configuration file is given")]
+    Missing { key: String },
+}
+
+impl From<config::ConfigError> for SettingsError {
+    fn from(e: config::ConfigError) -> Self {
+        SettingsError::Source(e.to_string())
+    }
+}
+
+/// One documented key: its name, its default as written in a properties file, and what it
+/// does. The README's configuration reference lists the same keys.
+#[derive(Debug, Clone, Copy)]
+pub struct KeySpec {
+    pub name: &'static str,
+    pub default: &'static str,
+    pub help: &'static str,
+}
+
+/// Every key the server understands. Per-store keys exist once for `dynamic` and once for
+/// `static`.
+pub const KEYS: &[KeySpec] = &[
+    KeySpec { name: "node.environment", default: "test (required with --config)", help: "Environment name; announcements must carry exactly this. Pattern [a-z0-9][_a-z0-9]*." },
+    KeySpec { name: "node.id", default: "a UUID generated once and kept in <store.data-dir>/node-id", help: "This server's id; must match its entry in the service inventory." },
+    KeySpec { name: "node.bind-ip", default: "0.0.0.0", help: "Address the HTTP server binds." },
+    KeySpec { name: "http-server.http.port", default: "8411", help: "HTTP port; 0 picks a free port (the bound address is logged)." },
+    KeySpec { name: "http-server.max-request-size", default: "1MB", help: "Largest request body accepted; larger ones get 413. (ours)" },
+    KeySpec { name: "store.data-dir", default: "data", help: "Directory of the sled database and the node-id file. (ours)" },
+    KeySpec { name: "discovery.max-age", default: "30s", help: "Time-to-live of a dynamic announcement." },
+    KeySpec { name: "discovery.lookup-max-age", default: "10s", help: "Cache-Control max-age on lookups: how often airlift clients refresh. (ours)" },
+    KeySpec { name: "discovery.announce-max-age", default: "10s", help: "Cache-Control max-age on announcements: clients re-announce at 80 % of it. (ours)" },
+    KeySpec { name: "discovery.store-cache-ttl", default: "1s", help: "Accepted for compatibility and unused: lookups always read fresh state." },
+    KeySpec { name: "service-inventory.uri", default: "(none)", help: "file: or http(s): URI of the service inventory listing the discovery peers (used by replication)." },
+    KeySpec { name: "service-inventory.update-interval", default: "10s", help: "How often the service inventory is reloaded." },
+    KeySpec { name: "log.level", default: "info", help: "Log level (error, warn, info, debug, trace); RUST_LOG overrides it. debug logs one line per request. (ours)" },
+    KeySpec { name: "<store>.store.tombstone-max-age", default: "1d", help: "How long a delete (tombstone) is kept." },
+    KeySpec { name: "<store>.store.gc-interval", default: "dynamic: 1m, static: 1h", help: "How often expired entries and old tombstones are removed." },
+    KeySpec { name: "<store>.store.max-entries", default: "dynamic: 250000, static: 100000", help: "Most entries a store holds; new keys beyond it get 503. (ours)" },
+    KeySpec { name: "<store>.store.remote.max-batch-size", default: "1000", help: "Entries per replication push (read now, used by the replicator)." },
+    KeySpec { name: "<store>.store.remote.queue-size", default: "1000", help: "Per-peer push queue length (read now, used by the replicator)." },
+    KeySpec { name: "<store>.store.remote.update-interval", default: "5s", help: "Peer-set refresh period (read now, used by the replicator)." },
+    KeySpec { name: "<store>.store.remote.replication-interval", default: "1m", help: "Anti-entropy period (read now, used by the replicator)." },
+];
+
+/// Keys that exist in airlift discovery configurations and that this server accepts
+/// without using; they are reported at info level rather than as unknown.
+const ACCEPTED_UNUSED: &[(&str, &str)] = &[
+    ("discovery.store-cache-ttl", "lookups always read fresh state"),
+    ("static.db.location", "static services live in the sled database under store.data-dir; the Java server's LevelDB directory is not read"),
+    ("node.pool", "the server does not announce itself"),
+    ("node.location", "the server does not announce itself"),
+    ("node.internal-address", "the server does not announce itself"),
+    ("node.external-address", "the server does not announce itself"),
+    ("discovery.uri", "the server does not announce itself"),
+];
+
+/// The settings of one store (`dynamic` or `static`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreSettings {
+    pub tombstone_max_age: Duration,
+    pub gc_interval: Duration,
+    pub max_entries: usize,
+    pub remote: RemoteSettings,
+}
+
+/// Replication settings of one store, read now and used by the replicator.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RemoteSettings {
+    pub max_batch_size: usize,
+    pub queue_size: usize,
+    pub update_interval: Duration,
+    pub replication_interval: Duration,
+}
+
+/// Everything a node needs to start.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub environment: String,
+    /// `None`: use the id kept in the data directory, generating it on first start.
+    pub node_id: Option<String>,
+    pub bind_ip: IpAddr,
+    pub http_port: u16,
+    pub max_request_size: usize,
+    pub data_dir: PathBuf,
+    pub max_age: Duration,
+    pub lookup_max_age: Duration,
+    pub announce_max_age: Duration,
+    pub dynamic_store: StoreSettings,
+    pub static_store: StoreSettings,
+    pub service_inventory_uri: Option<String>,
+    pub service_inventory_update_interval: Duration,
+    pub log_level: String,
+}
+
+/// Loaded settings plus what the operator should be told once logging is up.
+#[derive(Debug)]
+pub struct LoadedSettings {
+    pub settings: Settings,
+    /// Unknown keys and questionable combinations.
+    pub warnings: Vec<String>,
+    /// Accepted-but-unused keys and defaults that were chosen.
+    pub notes: Vec<String>,
+}
+
+impl Settings {
+    /// Loads from an optional properties file (plus `node.properties` beside it) and
+    /// `--set` overrides.
+    pub fn load(
+        config_file: Option<&Path>,
+        overrides: &[(String, String)],
+    ) -> Result<LoadedSettings, SettingsError> {
+        let mut builder = config::Config::builder();
+        let mut notes = Vec::new();
+        if let Some(file) = config_file {
+            builder = builder.add_source(PropertiesSource::from_file(file)?);
+            if let Some(node_file) = PropertiesSource::sibling_node_properties(file) {
+                notes.push(format!("also read {}", node_file.display()));
+                builder = builder.add_source(PropertiesSource::from_file(&node_file)?);
+            }
+        }
+        builder = builder.add_source(PropertiesSource::from_pairs("--set", overrides.to_vec()));
+        let merged = builder.build()?.collect()?;
+        let mut flat = BTreeMap::new();
+        flatten("", merged, &mut flat);
+        let mut loaded = Self::from_properties(flat, config_file.is_some())?;
+        notes.append(&mut loaded.notes);
+        loaded.notes = notes;
+        Ok(loaded)
+    }
+
+    /// Builds settings from flat `key -> value` properties. `require_environment` makes
+    /// `node.environment` mandatory (it is when a configuration file is used, as in airlift).
+    pub fn from_properties(
+        properties: BTreeMap<String, String>,
+        require_environment: bool,
+    ) -> Result<LoadedSettings, SettingsError> {
+        let mut reader = Reader {
+            remaining: properties,
+            notes: Vec::new(),
+        };
+        let environment = match reader.take("node.environment") {
+            Some(environment) => environment,
+            None if require_environment => {
+                return Err(SettingsError::Missing {
+                    key: "node.environment".into(),
+                })
+            }
+            None => {
+                reader.notes.push("node.environment not set: using 'test'".into());
+                "test".into()
+            }
+        };
+        check_pattern("node.environment", &environment, is_environment)?;
+        let node_id = reader.take("node.id");
+        if let Some(id) = &node_id {
+            check_pattern("node.id", id, is_node_id)?;
+        }
+        let settings = Settings {
+            environment,
+            node_id,
+            bind_ip: reader.parsed("node.bind-ip", IpAddr::V4(Ipv4Addr::UNSPECIFIED), |v| {
+                v.parse().map_err(|_| "must be an IPv4 or IPv6 address".into())
+            })?,
+            http_port: reader.parsed("http-server.http.port", 8411, |v| {
+                v.parse().map_err(|_| "must be a port number (0-65535)".into())
+            })?,
+            max_request_size: reader.parsed("http-server.max-request-size", 1024 * 1024, |v| {
+                let size = parse_data_size(v)?;
+                usize::try_from(size)
+                    .ok()
+                    .filter(|s| *s >= 1024)
+                    .ok_or_else(|| "must be at least 1kB".to_owned())
+            })?,
+            data_dir: PathBuf::from(reader.take("store.data-dir").unwrap_or_else(|| "data".into())),
+            max_age: reader.duration("discovery.max-age", Duration::from_secs(30), Duration::from_millis(1))?,
+            lookup_max_age: reader.duration("discovery.lookup-max-age", Duration::from_secs(10), Duration::from_secs(1))?,
+            announce_max_age: reader.duration("discovery.announce-max-age", Duration::from_secs(10), Duration::from_secs(1))?,
+            dynamic_store: reader.store("dynamic", Duration::from_secs(60), 250_000)?,
+            static_store: reader.store("static", Duration::from_secs(3600), 100_000)?,
+            service_inventory_uri: reader.take("service-inventory.uri"),
+            service_inventory_update_interval: reader.duration(
+                "service-inventory.update-interval",
+                Duration::from_secs(10),
+                Duration::from_millis(1),
+            )?,
+            log_level: reader.take("log.level").unwrap_or_else(|| "info".into()),
+        };
+        // Accepted for compatibility; validated so a typo still stops startup.
+        reader.duration("discovery.store-cache-ttl", Duration::from_secs(1), Duration::ZERO)?;
+
+        let mut warnings = Vec::new();
+        let mut notes = reader.notes;
+        for (key, value) in reader.remaining {
+            match ACCEPTED_UNUSED.iter().find(|(name, _)| *name == key) {
+                Some((_, why)) => notes.push(format!("{key} is accepted and not used: {why}")),
+                None if key == "discovery.store-cache-ttl" => {}
+                None => warnings.push(format!("ignoring unknown configuration key {key}={value}")),
+            }
+        }
+        if settings.announce_max_age.mul_f64(0.8) >= settings.max_age {
+            warnings.push(format!(
+                "discovery.announce-max-age ({:?}) makes clients re-announce every {:?}, \
+                 not sooner than discovery.max-age ({:?}): announcements will expire between renewals",
+                settings.announce_max_age,
+                settings.announce_max_age.mul_f64(0.8),
+                settings.max_age
+            ));
+        }
+        Ok(LoadedSettings {
+            settings,
+            warnings,
+            notes,
+        })
+    }
+
+    /// Settings for tests: environment `testing`, loopback, ephemeral port.
+    pub fn for_test(data_dir: impl Into<PathBuf>) -> Settings {
+        let mut properties = BTreeMap::new();
+        properties.insert("node.environment".to_owned(), "testing".to_owned());
+        properties.insert("node.bind-ip".to_owned(), "127.0.0.1".to_owned());
+        properties.insert("http-server.http.port".to_owned(), "0".to_owned());
+        let mut settings = match Self::from_properties(properties, true) {
+            Ok(loaded) => loaded.settings,
+            Err(e) => unreachable!("built-in test settings are valid: {e}"),
+        };
+        settings.data_dir = data_dir.into();
+        settings
+    }
+
+    /// Cache-Control max-age of lookups, in whole seconds.
+    pub fn lookup_max_age_secs(&self) -> u64 {
+        self.lookup_max_age.as_secs()
+    }
+
+    /// Cache-Control max-age of announcements, in whole seconds.
+    pub fn announce_max_age_secs(&self) -> u64 {
+        self.announce_max_age.as_secs()
+    }
+}
+
+/// Takes keys out of the merged properties; whatever is left at the end is unknown.
+struct Reader {
+    remaining: BTreeMap<String, String>,
+    notes: Vec<String>,
+}
+
+impl Reader {
+    fn take(&mut self, key: &str) -> Option<String> {
+        self.remaining.remove(key)
+    }
+
+    fn parsed<T>(
+        &mut self,
+        key: &str,
+        default: T,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<T, SettingsError> {
+        match self.take(key) {
+            None => Ok(default),
+            Some(value) => parse(&value).map_err(|reason| SettingsError::Invalid {
+                key: key.to_owned(),
+                value,
+                reason,
+            }),
+        }
+    }
+
+    fn duration(
+        &mut self,
+        key: &str,
+        default: Duration,
+        minimum: Duration,
+    ) -> Result<Duration, SettingsError> {
+        self.parsed(key, default, |v| {
+            let duration = parse_duration(v)?;
+            if duration < minimum {
+                Err(format!("must be at least {minimum:?}"))
+            } else {
+                Ok(duration)
+            }
+        })
+    }
+
+    fn count(&mut self, key: &str, default: usize) -> Result<usize, SettingsError> {
+        self.parsed(key, default, |v| match v.parse::<usize>() {
+            Ok(n) if n >= 1 => Ok(n),
+            _ => Err("must be a whole number of at least 1".into()),
+        })
+    }
+
+    fn store(
+        &mut self,
+        store: &str,
+        gc_interval: Duration,
+        max_entries: usize,
+    ) -> Result<StoreSettings, SettingsError> {
+        let ms = Duration::from_millis(1);
+        Ok(StoreSettings {
+            tombstone_max_age: self.duration(&format!("{store}.store.tombstone-max-age"), Duration::from_secs(86400), ms)?,
+            gc_interval: self.duration(&format!("{store}.store.gc-interval"), gc_interval, ms)?,
+            max_entries: self.count(&format!("{store}.store.max-entries"), max_entries)?,
+            remote: RemoteSettings {
+                max_batch_size: self.count(&format!("{store}.store.remote.max-batch-size"), 1000)?,
+                queue_size: self.count(&format!("{store}.store.remote.queue-size"), 1000)?,
+                update_interval: self.duration(&format!("{store}.store.remote.update-interval"), Duration::from_secs(5), ms)?,
+                replication_interval: self.duration(&format!("{store}.store.remote.replication-interval"), Duration::from_secs(60), ms)?,
+            },
+        })
+    }
+}
+
+fn check_pattern(key: &str, value: &str, valid: fn(&str) -> bool) -> Result<(), SettingsError> {
+    if valid(value) {
+        Ok(())
+    } else {
+        let reason = if key == "node.environment" {
+            "must match [a-z0-9][_a-z0-9]*"
+        } else {
+            "must match [A-Za-z0-9][_A-Za-z0-9-]*"
+        };
+        Err(SettingsError::Invalid {
+            key: key.to_owned(),
+            value: value.to_owned(),
+            reason: reason.to_owned(),
+        })
+    }
+}
+
+/// airlift's environment pattern `[a-z0-9][_a-z0-9]*`.
+fn is_environment(value: &str) -> bool {
+    let mut chars = value.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// airlift's node id pattern `[A-Za-z0-9][_A-Za-z0-9-]*`.
+pub fn is_node_id(value: &str) -> bool {
+    let mut chars = value.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// Turns the `config` crate's nested tables back into dotted keys.
+fn flatten(prefix: &str, table: config::Map<String, config::Value>, out: &mut BTreeMap<String, String>) {
+    for (key, value) in table {
+        let full = if prefix.is_empty() {
+            key
+        } else {
+            format!("{prefix}.{key}")
+        };
+        match value.clone().into_table() {
+            Ok(nested) => flatten(&full, nested, out),
+            Err(_) => {
+                out.insert(full, value.into_string().unwrap_or_default());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<LoadedSettings, SettingsError> {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config.properties");
+        std::fs::write(&file, text).unwrap();
+        Settings::load(Some(&file), &[])
+    }
+
+    #[test]
+    fn defaults_without_a_file() {
+        let loaded = Settings::load(None, &[]).unwrap();
+        let s = loaded.settings;
+        assert_eq!(s.environment, "test");
+        assert_eq!(s.http_port, 8411);
+        assert_eq!(s.bind_ip, IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        assert_eq!(s.data_dir, PathBuf::from("data"));
+        assert_eq!(s.max_age, Duration::from_secs(30));
+        assert_eq!(s.lookup_max_age_secs(), 10);
+        assert_eq!(s.announce_max_age_secs(), 10);
+        assert_eq!(s.max_request_size, 1024 * 1024);
+        assert_eq!(s.dynamic_store.tombstone_max_age, Duration::from_secs(86400));
+        assert_eq!(s.static_store.gc_interval, Duration::from_secs(3600));
+        assert_eq!(s.dynamic_store.remote.max_batch_size, 1000);
+        assert_eq!(s.dynamic_store.remote.queue_size, 1000);
+        assert_eq!(s.dynamic_store.remote.update_interval, Duration::from_secs(5));
+        assert_eq!(s.dynamic_store.remote.replication_interval, Duration::from_secs(60));
+        assert_eq!(s.service_inventory_update_interval, Duration::from_secs(10));
+        assert!(loaded.warnings.is_empty());
+        assert!(loaded.notes.iter().any(|n| n.contains("using 'test'")));
+    }
+
+    #[test]
+    fn an_airlift_etc_directory_loads_with_warnings_for_foreign_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config.properties");
+        std::fs::write(
+            &config,
+            "http-server.http.port=8412\ndiscovery.max-age=45s\nhttp-server.log.path=var/log/http-request.log\n\
+             static.db.location=var/db/static\ndiscovery.store-cache-ttl=0ms\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("node.properties"),
+            "node.environment=production\nnode.id=disc-1\nnode.data-dir=/var/lib\n",
+        )
+        .unwrap();
+        let loaded = Settings::load(Some(&config), &[("node.id".into(), "disc-9".into())]).unwrap();
+        assert_eq!(loaded.settings.environment, "production");
+        assert_eq!(loaded.settings.node_id.as_deref(), Some("disc-9"), "--set overrides files");
+        assert_eq!(loaded.settings.http_port, 8412);
+        assert_eq!(loaded.settings.max_age, Duration::from_secs(45));
+        assert_eq!(loaded.warnings.len(), 2, "{:?}", loaded.warnings);
+        assert!(loaded.warnings.iter().any(|w| w.contains("http-server.log.path")));
+        assert!(loaded.warnings.iter().any(|w| w.contains("node.data-dir")));
+        assert!(loaded.notes.iter().any(|n| n.contains("static.db.location")));
+        assert!(loaded.notes.iter().any(|n| n.contains("node.properties")));
+    }
+
+    #[test]
+    fn malformed_values_name_the_key() {
+        let cases = [
+            ("http-server.http.port=eighty", "http-server.http.port"),
+            ("discovery.max-age=30", "discovery.max-age"),
+            ("dynamic.store.gc-interval=1 fortnight", "dynamic.store.gc-interval"),
+            ("static.store.remote.queue-size=0", "static.store.remote.queue-size"),
+            ("node.bind-ip=localhost", "node.bind-ip"),
+            ("node.id=-bad", "node.id"),
+            ("discovery.store-cache-ttl=soon", "discovery.store-cache-ttl"),
+            ("http-server.max-request-size=1", "http-server.max-request-size"),
+        ];
+        for (line, key) in cases {
+            let text = format!("node.environment=testing\n{line}\n");
+            let err = load(&text).unwrap_err().to_string();
+            assert!(err.contains(key), "{line}: {err}");
+        }
+        let err = load("node.environment=Prod\n").unwrap_err().to_string();
+        assert!(err.contains("node.environment"), "{err}");
+    }
+
+    #[test]
+    fn a_config_file_must_name_the_environment() {
+        let err = load("http-server.http.port=1\n").unwrap_err();
+        assert!(matches!(err, SettingsError::Missing { .. }), "{err}");
+        assert!(Settings::load(Some(Path::new("/nonexistent/config.properties")), &[])
+            .unwrap_err()
+            .to_string()
+            .contains("/nonexistent/config.properties"));
+    }
+
+    #[test]
+    fn announce_max_age_not_below_the_ttl_is_warned_about() {
+        let loaded = load("node.environment=testing\ndiscovery.max-age=5s\n").unwrap();
+        assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
+    }
+
+    #[test]
+    fn node_ids_follow_airlift() {
+        assert!(is_node_id("disc-1"));
+        assert!(is_node_id("8c1f0d1e-0000-4000-8000-000000000001"));
+        assert!(!is_node_id("_x"));
+        assert!(!is_node_id("a.b"));
+        assert!(!is_node_id(""));
+    }
+}

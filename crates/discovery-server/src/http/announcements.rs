@@ -1,0 +1,129 @@
+//! Dynamic (`/v1/announcement/{nodeId}`) and static (`/v1/announcement/static`) announcements.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use discovery_types::{
+    is_service_id, validate_node_id, DynamicAnnouncement, StaticAnnouncement,
+};
+
+use super::body::{body_format, read_body};
+use super::error::ApiError;
+use super::{cache_control, json_content_type, AppState, NOSNIFF};
+
+/// `PUT /v1/announcement/{nodeId}`: replace the node's services. 202, and
+/// `Cache-Control: max-age` so airlift clients re-announce at 80 % of it.
+pub async fn announce(
+    State(state): State<AppState>,
+    Path(node_id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    announce_node(&state, &node_id, &headers, body).await
+}
+
+/// `PUT /v1/announcement/static`: the node called `static` announcing (Java answers 405).
+pub async fn announce_node_named_static(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    announce_node(&state, "static", &headers, body).await
+}
+
+async fn announce_node(
+    state: &AppState,
+    node_id: &str,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    validate_node_id(node_id)?;
+    body_format(headers, false)?;
+    let body = read_body(headers, body, state.limits.max_request_size).await?;
+    let announcement =
+        DynamicAnnouncement::from_json(&body, state.registry.environment())?;
+    state.registry.announce(node_id, announcement)?;
+    Ok((
+        StatusCode::ACCEPTED,
+        [cache_control(state.limits.announce_max_age_secs)],
+    )
+        .into_response())
+}
+
+/// `DELETE /v1/announcement/{nodeId}`: always 204, whether or not the node announced.
+pub async fn unannounce(
+    State(state): State<AppState>,
+    Path(node_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    validate_node_id(&node_id)?;
+    state.registry.unannounce(&node_id)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /v1/announcement/static`: the node called `static` unannouncing.
+pub async fn unannounce_node_named_static(
+    State(state): State<AppState>,
+) -> Result<StatusCode, ApiError> {
+    state.registry.unannounce("static")?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /v1/announcement/static`: 201 with `Location` and the created service. The
+/// service is on disk before the 201 is sent.
+pub async fn add_static(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    body_format(&headers, false)?;
+    let body = read_body(&headers, body, state.limits.max_request_size).await?;
+    let announcement = StaticAnnouncement::from_json(&body, state.registry.environment())?;
+    let registry = state.registry.clone();
+    // The static store flushes to disk inside the write: keep that off the async workers.
+    let service = tokio::task::spawn_blocking(move || registry.add_static(announcement))
+        .await
+        .map_err(|_| ApiError::StorageUnavailable)??;
+    let location = location_of(&headers, &service.id);
+    let json = serde_json::to_vec(&service).unwrap_or_default();
+    let mut response = (StatusCode::CREATED, [json_content_type()], json).into_response();
+    if let Some(location) = location {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+/// Java builds an absolute `Location` from the request's Host; so do we, falling back to
+/// a relative one when the Host header is missing or unusable.
+fn location_of(headers: &HeaderMap, id: &str) -> Option<HeaderValue> {
+    let path = format!("/v1/announcement/static/{id}");
+    headers
+        .get(header::HOST)
+        .and_then(|host| host.to_str().ok())
+        .and_then(|host| HeaderValue::from_str(&format!("http://{host}{path}")).ok())
+        .or_else(|| HeaderValue::from_str(&path).ok())
+}
+
+/// `GET /v1/announcement/static`: the static services only.
+pub async fn list_static(State(state): State<AppState>) -> Response {
+    let lookup = state.registry.static_services();
+    (StatusCode::OK, [json_content_type(), NOSNIFF], lookup.body).into_response()
+}
+
+/// `DELETE /v1/announcement/static/{serviceId}`: 204 whether or not it exists; 400 for an
+/// id that cannot be a service id (no tombstone is written for garbage).
+pub async fn delete_static(
+    State(state): State<AppState>,
+    Path(service_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    if !is_service_id(&service_id) {
+        return Err(ApiError::BadRequest(
+            "service id must be a UUID such as 0b6c6a2e-3f5e-4a43-9d2e-6f3a3f0f6a01".into(),
+        ));
+    }
+    let registry = state.registry.clone();
+    tokio::task::spawn_blocking(move || registry.delete_static(&service_id))
+        .await
+        .map_err(|_| ApiError::StorageUnavailable)??;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,102 @@
+//! [`ApiError`]: every way a request can fail, mapped to a status and a one-line text body.
+//!
+//! Bad input is always a 4xx with a message naming the problem. The only 5xx is 503, for
+//! a full store or a failing disk: conditions a client can retry and that it did not cause.
+//! There is no 500: nothing a client sends reaches an unexpected failure path.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use discovery_store::StoreError;
+use discovery_types::AnnouncementError;
+
+use crate::registry::BatchError;
+
+#[derive(Debug)]
+pub enum ApiError {
+    BadRequest(String),
+    NotFound,
+    MethodNotAllowed,
+    RequestTimeout,
+    PayloadTooLarge { limit: usize },
+    UnsupportedMediaType(String),
+    /// The store holds its maximum number of entries.
+    StoreFull(String),
+    /// The storage engine failed; logged in full, reported briefly.
+    StorageUnavailable,
+}
+
+impl ApiError {
+    fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::StoreFull(_) | ApiError::StorageUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            ApiError::BadRequest(message) => message.clone(),
+            ApiError::NotFound => "not found".into(),
+            ApiError::MethodNotAllowed => "method not allowed".into(),
+            ApiError::RequestTimeout => "timed out reading the request body".into(),
+            ApiError::PayloadTooLarge { limit } => {
+                format!("request body larger than {limit} bytes")
+            }
+            ApiError::UnsupportedMediaType(message) => message.clone(),
+            ApiError::StoreFull(message) => message.clone(),
+            ApiError::StorageUnavailable => "storage unavailable, retry later".into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        // One line: an operator reading a client log sees the whole reason.
+        let body = format!("{}\n", self.message().replace(['\r', '\n'], " "));
+        let mut response = (status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+impl From<AnnouncementError> for ApiError {
+    fn from(e: AnnouncementError) -> Self {
+        ApiError::BadRequest(e.to_string())
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Full { .. } => ApiError::StoreFull(e.to_string()),
+            StoreError::Backend(detail) => {
+                tracing::error!(%detail, "storage backend failed");
+                ApiError::StorageUnavailable
+            }
+        }
+    }
+}
+
+impl From<BatchError> for ApiError {
+    fn from(e: BatchError) -> Self {
+        match e {
+            BatchError::Invalid { .. } => ApiError::BadRequest(format!("invalid batch: {e}")),
+            BatchError::Store(store) => store.into(),
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! The airlift-compatible HTTP API.
+//!
+//! | Method | Path | Handler |
+//! |---|---|---|
+//! | PUT, DELETE | `/v1/announcement/{nodeId}` | [`announcements`] (dynamic) |
+//! | POST, GET | `/v1/announcement/static` | [`announcements`] (static) |
+//! | DELETE | `/v1/announcement/static/{serviceId}` | [`announcements`] (static) |
+//! | GET | `/v1/service`, `/v1/service/{type}`, `/v1/service/{type}/{pool}` | [`services`] |
+//! | GET, POST | `/v1/store/{dynamic,static}` | [`store`] (raw entries, replication) |
+//!
+//! Java's raw-write back door `PUT /v1/store/{store}/{key}` is deliberately absent.
+//! Repeated slashes in paths are collapsed before routing (Presto's client sends
+//! `//v1/...` when `discovery.uri` ends in a slash).
+
+mod announcements;
+mod body;
+mod error;
+mod request_log;
+mod server;
+mod services;
+mod store;
+
+use std::sync::Arc;
+
+use axum::http::{header, HeaderName, HeaderValue, Request, Uri};
+use axum::routing::{delete, get, put};
+use axum::Router;
+
+pub use error::ApiError;
+pub use server::{serve, ServerLimits};
+
+use crate::registry::Registry;
+
+/// What every handler shares.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub registry: Arc<Registry>,
+    pub limits: Arc<HttpLimits>,
+}
+
+/// Per-request settings of the API.
+#[derive(Debug, Clone)]
+pub struct HttpLimits {
+    /// Largest request body, in bytes.
+    pub max_request_size: usize,
+    /// `Cache-Control: max-age` on lookups.
+    pub lookup_max_age_secs: u64,
+    /// `Cache-Control: max-age` on announcements.
+    pub announce_max_age_secs: u64,
+}
+
+/// The API's routes over `state`.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route(
+            "/v1/announcement/static",
+            get(announcements::list_static)
+                .post(announcements::add_static)
+                // A node whose id is literally "static" must still be able to announce.
+                .put(announcements::announce_node_named_static)
+                .delete(announcements::unannounce_node_named_static),
+        )
+        .route(
+            "/v1/announcement/static/{service_id}",
+            delete(announcements::delete_static),
+        )
+        .route(
+            "/v1/announcement/{node_id}",
+            put(announcements::announce).delete(announcements::unannounce),
+        )
+        .route("/v1/service", get(services::all))
+        .route("/v1/service/{type}", get(services::of_type))
+        .route("/v1/service/{type}/{pool}", get(services::of_type_and_pool))
+        .route("/v1/store/{store}", get(store::dump).post(store::apply))
+        .fallback(|| async { ApiError::NotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(axum::middleware::from_fn(request_log::log_request))
+        .with_state(state)
+}
+
+/// Collapses repeated slashes in the request path (`//v1/service` -> `/v1/service`).
+pub fn normalize_path<B>(mut request: Request<B>) -> Request<B> {
+    let path = request.uri().path();
+    if !path.contains("//") {
+        return request;
+    }
+    let mut collapsed = String::with_capacity(path.len());
+    for c in path.chars() {
+        if !(c == '/' && collapsed.ends_with('/')) {
+            collapsed.push(c);
+        }
+    }
+    let path_and_query = match request.uri().query() {
+        Some(query) => format!("{collapsed}?{query}"),
+        None => collapsed,
+    };
+    let mut parts = request.uri().clone().into_parts();
+    if let Ok(path_and_query) = path_and_query.parse() {
+        parts.path_and_query = Some(path_and_query);
+        if let Ok(uri) = Uri::from_parts(parts) {
+            *request.uri_mut() = uri;
+        }
+    }
+    request
+}
+
+const NOSNIFF: (HeaderName, HeaderValue) = (
+    header::X_CONTENT_TYPE_OPTIONS,
+    HeaderValue::from_static("nosniff"),
+);
+
+fn json_content_type() -> (HeaderName, HeaderValue) {
+    (header::CONTENT_TYPE, HeaderValue::from_static(body::JSON))
+}
+
+fn cache_control(max_age_secs: u64) -> (HeaderName, HeaderValue) {
+    let value = HeaderValue::from_str(&format!("max-age={max_age_secs}"))
+        .unwrap_or_else(|_| HeaderValue::from_static("max-age=10"));
+    (header::CACHE_CONTROL, value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_slashes_collapse_and_the_query_is_kept() {
+        let request = Request::builder()
+            .uri("http://h:8411//v1//service///trino/general?pretty")
+            .body(())
+            .unwrap();
+        let normalized = normalize_path(request);
+        assert_eq!(normalized.uri().path(), "/v1/service/trino/general");
+        assert_eq!(normalized.uri().query(), Some("pretty"));
+        let plain = normalize_path(Request::builder().uri("/v1/service").body(()).unwrap());
+        assert_eq!(plain.uri().path(), "/v1/service");
+    }
+}

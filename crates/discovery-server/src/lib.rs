@@ -1,0 +1,18 @@
+//! A discovery node: the airlift-compatible HTTP API over the `dynamic` and `static`
+//! stores, its configuration, and the assembly that starts and stops it.
+//!
+//! * [`config`]: airlift-style properties into typed [`Settings`].
+//! * [`registry`]: announcements to store entries and back (the domain; no HTTP).
+//! * [`http`]: routes, request validation, response headers.
+//! * [`node`]: opens the data directory, starts the GC loops and the HTTP server, and
+//!   shuts them down in order.
+//! * [`telemetry`]: log setup.
+
+pub mod config;
+pub mod http;
+pub mod node;
+pub mod registry;
+pub mod telemetry;
+
+pub use config::{LoadedSettings, Settings, SettingsError};
+pub use node::{Node, NodeError, NodeHandle};

@@ -1,0 +1,211 @@
+//! Node assembly: data directory, stores, GC loops and the HTTP server, started in order
+//! and stopped in reverse.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use discovery_store::gc::run_gc_loop;
+use discovery_store::{Backend, Clock, MemoryBackend, SledBackend, Store, StoreConfig, StoreError, SystemClock};
+use thiserror::Error;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::{is_node_id, Settings, StoreSettings};
+use crate::http::{self, AppState, HttpLimits, ServerLimits};
+use crate::registry::{Registry, ServiceIndex, StoreName};
+
+/// Why a node could not start or stop cleanly.
+#[derive(Debug, Error)]
+pub enum NodeError {
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// Where a node keeps its entries.
+pub enum Storage {
+    /// sled under `store.data-dir`: what `discoveryd` uses.
+    Disk,
+    /// Memory only, gone on shutdown: for tests and simulations.
+    Memory,
+}
+
+/// Starts nodes.
+pub struct Node;
+
+impl Node {
+    /// Starts a node on sled under the settings' data directory, with the system clock.
+    pub async fn start(settings: Settings) -> Result<NodeHandle, NodeError> {
+        Self::start_with(settings, Storage::Disk, Arc::new(SystemClock)).await
+    }
+
+    /// Starts a node with a chosen storage and clock.
+    pub async fn start_with(
+        settings: Settings,
+        storage: Storage,
+        clock: Arc<dyn Clock>,
+    ) -> Result<NodeHandle, NodeError> {
+        let (node_id, backends, database) = match storage {
+            Storage::Disk => {
+                let dir = &settings.data_dir;
+                std::fs::create_dir_all(dir).map_err(|source| NodeError::DataDir {
+                    path: dir.clone(),
+                    source,
+                })?;
+                let node_id = resolve_node_id(&settings, dir)?;
+                let db = SledBackend::open_database(&dir.join("db"))?;
+                let dynamic: Box<dyn Backend> = Box::new(SledBackend::open(&db, "dynamic")?);
+                let static_backend: Box<dyn Backend> = Box::new(SledBackend::open(&db, "static")?);
+                (node_id, [dynamic, static_backend], Some(db))
+            }
+            Storage::Memory => {
+                let node_id = settings
+                    .node_id
+                    .clone()
+                    .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+                let backends: [Box<dyn Backend>; 2] =
+                    [Box::new(MemoryBackend::new()), Box::new(MemoryBackend::new())];
+                (node_id, backends, None)
+            }
+        };
+        let [dynamic_backend, static_backend] = backends;
+        let dynamic = Arc::new(open_store(StoreName::Dynamic, &settings.dynamic_store, dynamic_backend, &clock)?);
+        let static_services = Arc::new(open_store(StoreName::Static, &settings.static_store, static_backend, &clock)?);
+        let registry = Arc::new(Registry::new(
+            settings.environment.clone(),
+            Arc::clone(&dynamic),
+            Arc::clone(&static_services),
+            duration_ms(settings.max_age),
+        ));
+
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let gc_tasks = vec![
+            tokio::spawn(run_gc_loop(dynamic, settings.dynamic_store.gc_interval, shutdown_rx.clone())),
+            tokio::spawn(run_gc_loop(static_services, settings.static_store.gc_interval, shutdown_rx.clone())),
+        ];
+
+        let addr = SocketAddr::new(settings.bind_ip, settings.http_port);
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| NodeError::Bind { addr, source })?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|source| NodeError::Bind { addr, source })?;
+        let app = http::router(AppState {
+            registry: Arc::clone(&registry),
+            limits: Arc::new(HttpLimits {
+                max_request_size: settings.max_request_size,
+                lookup_max_age_secs: settings.lookup_max_age_secs(),
+                announce_max_age_secs: settings.announce_max_age_secs(),
+            }),
+        });
+        let server_task = tokio::spawn(http::serve(listener, app, ServerLimits::default(), shutdown_rx));
+
+        Ok(NodeHandle {
+            node_id,
+            local_addr,
+            registry,
+            database,
+            shutdown_tx,
+            server_task,
+            gc_tasks,
+        })
+    }
+}
+
+fn open_store(
+    name: StoreName,
+    settings: &StoreSettings,
+    backend: Box<dyn Backend>,
+    clock: &Arc<dyn Clock>,
+) -> Result<Store<ServiceIndex>, StoreError> {
+    let mut config = StoreConfig::new(name.as_str());
+    config.tombstone_max_age_ms = duration_ms(settings.tombstone_max_age);
+    config.max_entries = settings.max_entries;
+    // A 201 for a static service promises it survives a crash.
+    config.durable_writes = name == StoreName::Static;
+    Store::open(config, backend, Arc::clone(clock), ServiceIndex::new(name.value_format()))
+}
+
+fn duration_ms(duration: std::time::Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// The configured node id, or the one kept in `<data-dir>/node-id`, generated on first
+/// start. airlift defaults to a new random id on every start, which makes a server
+/// replicate to itself; a stable id per data directory avoids that.
+fn resolve_node_id(settings: &Settings, dir: &Path) -> Result<String, NodeError> {
+    if let Some(id) = &settings.node_id {
+        return Ok(id.clone());
+    }
+    let path = dir.join("node-id");
+    let io_error = |source| NodeError::DataDir { path: path.clone(), source };
+    match std::fs::read_to_string(&path) {
+        Ok(text) if is_node_id(text.trim()) => Ok(text.trim().to_owned()),
+        Ok(_) => Err(io_error(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "does not hold a valid node id; fix it or set node.id",
+        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let id = uuid::Uuid::new_v4().to_string();
+            std::fs::write(&path, format!("{id}\n")).map_err(io_error)?;
+            tracing::info!(node_id = %id, path = %path.display(), "generated a node id");
+            Ok(id)
+        }
+        Err(e) => Err(io_error(e)),
+    }
+}
+
+/// A running node.
+pub struct NodeHandle {
+    node_id: String,
+    local_addr: SocketAddr,
+    registry: Arc<Registry>,
+    database: Option<sled::Db>,
+    shutdown_tx: watch::Sender<bool>,
+    server_task: JoinHandle<()>,
+    gc_tasks: Vec<JoinHandle<()>>,
+}
+
+impl NodeHandle {
+    pub fn node_id(&self) -> &str {
+        &self.node_id
+    }
+
+    /// The address the HTTP server is bound to (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// Stops accepting, finishes in-flight requests, stops GC, and flushes the stores to
+    /// disk.
+    pub async fn shutdown(self) -> Result<(), NodeError> {
+        let _ = self.shutdown_tx.send(true);
+        let _ = self.server_task.await;
+        for task in self.gc_tasks {
+            let _ = task.await;
+        }
+        for name in StoreName::ALL {
+            self.registry.store(name).flush()?;
+        }
+        if let Some(db) = self.database {
+            db.flush_async().await.map_err(StoreError::from)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,101 @@
+//! Rendering a lookup response and its ETag.
+
+use std::hash::Hasher;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::index::IndexedService;
+
+/// A rendered lookup answer: the exact body and a tag that changes exactly when the body
+/// does. Services are sorted by id, so two servers holding the same services answer with
+/// the same bytes and the same tag, and a client switching servers behind a load balancer
+/// still gets its 304.
+#[derive(Debug, Clone)]
+pub struct Lookup {
+    pub body: Bytes,
+    pub etag: String,
+    pub services: usize,
+}
+
+impl Lookup {
+    /// `services` holds the dynamic matches first (`dynamic_count` of them), then the
+    /// static ones. Services sharing an id are listed once: dynamic before static, then the
+    /// smallest entry key, so every server picks the same one (Java keeps whichever its
+    /// hash map yields first).
+    pub(crate) fn render(
+        environment: &str,
+        services: Vec<Arc<IndexedService>>,
+        dynamic_count: usize,
+    ) -> Lookup {
+        let mut ranked: Vec<(bool, Arc<IndexedService>)> = services
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| (i >= dynamic_count, s))
+            .collect();
+        ranked.sort_by(|(a_static, a), (b_static, b)| {
+            a.id.cmp(&b.id)
+                .then(a_static.cmp(b_static))
+                .then_with(|| a.key.cmp(&b.key))
+        });
+        ranked.dedup_by(|later, kept| later.1.id == kept.1.id);
+
+        let environment_json =
+            serde_json::to_string(environment).unwrap_or_else(|_| "\"\"".to_owned());
+        let services_len: usize = ranked.iter().map(|(_, s)| s.json.len() + 1).sum();
+        let mut body = String::with_capacity(environment_json.len() + services_len + 32);
+        body.push_str("{\"environment\":");
+        body.push_str(&environment_json);
+        body.push_str(",\"services\":[");
+        for (i, (_, service)) in ranked.iter().enumerate() {
+            if i > 0 {
+                body.push(',');
+            }
+            body.push_str(&service.json);
+        }
+        body.push_str("]}\n");
+
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        hasher.write(body.as_bytes());
+        Lookup {
+            etag: format!("\"{:016x}\"", hasher.finish()),
+            body: Bytes::from(body),
+            services: ranked.len(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service(id: &str, key: &str) -> Arc<IndexedService> {
+        Arc::new(IndexedService {
+            id: id.into(),
+            key: key.as_bytes().to_vec(),
+            json: format!(r#"{{"id":"{id}","k":"{key}"}}"#).into_boxed_str(),
+            expires_at: None,
+        })
+    }
+
+    #[test]
+    fn sorted_by_id_deduplicated_dynamic_first_and_tagged_by_content() {
+        let lookup = Lookup::render(
+            "testing",
+            vec![service("b", "n2"), service("a", "n1"), service("b", "n1"), service("a", "static")],
+            3,
+        );
+        assert_eq!(
+            std::str::from_utf8(&lookup.body).unwrap(),
+            "{\"environment\":\"testing\",\"services\":[{\"id\":\"a\",\"k\":\"n1\"},{\"id\":\"b\",\"k\":\"n1\"}]}\n"
+        );
+        assert_eq!(lookup.services, 2);
+
+        let same = Lookup::render("testing", vec![service("b", "n1"), service("a", "n1")], 2);
+        assert_eq!(same.etag, lookup.etag, "same answer, same tag, whatever the input order");
+        let other = Lookup::render("testing", vec![service("a", "n1")], 1);
+        assert_ne!(other.etag, lookup.etag);
+        let empty = Lookup::render("testing", vec![], 0);
+        assert_eq!(&empty.body[..], b"{\"environment\":\"testing\",\"services\":[]}\n");
+    }
+}
