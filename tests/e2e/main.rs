@@ -1,1 +1,2 @@
-
+//! End-to-end tests: the real `discoveryd` binary, started as a process on loopback and
+//! driven over HTTP.

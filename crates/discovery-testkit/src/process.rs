@@ -1,0 +1,245 @@
+//! Real `discoveryd` processes for end-to-end tests.
+//!
+//! Each process binds port 0 on a loopback address, so parallel tests never collide; the
+//! harness learns the port from the "listening on" log line. stdout (the log) is captured
+//! and printed when a test fails, via [`DiscoveryProcess::logs`].
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context};
+
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+const LISTENING: &str = "discoveryd listening on http://";
+
+/// How to start a process.
+#[derive(Debug, Clone)]
+pub struct ProcessOptions {
+    /// The `discoveryd` binary (`env!("CARGO_BIN_EXE_discoveryd")` in the root package).
+    pub binary: PathBuf,
+    /// Data directory (`store.data-dir`); reuse it to restart "the same" node.
+    pub data_dir: PathBuf,
+    /// Loopback address to bind.
+    pub bind_ip: String,
+    /// Port; 0 for any free one.
+    pub port: u16,
+    /// Extra `--set KEY=VALUE` overrides, applied after the test defaults.
+    pub settings: Vec<(String, String)>,
+    /// Extra command-line arguments (e.g. `--config FILE`).
+    pub args: Vec<String>,
+}
+
+impl ProcessOptions {
+    /// Test defaults: environment `testing`, 127.0.0.1, any free port, request logging on.
+    pub fn new(binary: impl Into<PathBuf>, data_dir: impl Into<PathBuf>) -> Self {
+        ProcessOptions {
+            binary: binary.into(),
+            data_dir: data_dir.into(),
+            bind_ip: "127.0.0.1".into(),
+            port: 0,
+            settings: vec![
+                ("node.environment".into(), "testing".into()),
+                ("log.level".into(), "info,discovery::request=debug".into()),
+            ],
+            args: Vec::new(),
+        }
+    }
+
+    /// Adds or replaces one `--set` override.
+    pub fn set(mut self, key: &str, value: &str) -> Self {
+        self.settings.retain(|(k, _)| k != key);
+        self.settings.push((key.into(), value.into()));
+        self
+    }
+}
+
+/// A running `discoveryd`. Dropping it kills the process (SIGKILL).
+pub struct DiscoveryProcess {
+    options: ProcessOptions,
+    child: Child,
+    addr: SocketAddr,
+    log: Arc<Mutex<String>>,
+}
+
+impl DiscoveryProcess {
+    /// Starts a process and waits until it listens.
+    pub fn start(options: ProcessOptions) -> anyhow::Result<Self> {
+        let mut command = Command::new(&options.binary);
+        command
+            .args(&options.args)
+            .arg("--set")
+            .arg(format!("store.data-dir={}", options.data_dir.display()))
+            .arg("--set")
+            .arg(format!("node.bind-ip={}", options.bind_ip))
+            .arg("--set")
+            .arg(format!("http-server.http.port={}", options.port))
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (key, value) in &options.settings {
+            command.arg("--set").arg(format!("{key}={value}"));
+        }
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("cannot start {}", options.binary.display()))?;
+        let log = Arc::new(Mutex::new(String::new()));
+        let (addr_tx, addr_rx) = mpsc::channel();
+        let stdout = child.stdout.take().context("no stdout pipe")?;
+        let stderr = child.stderr.take().context("no stderr pipe")?;
+        spawn_reader(stdout, Arc::clone(&log), Some(addr_tx));
+        spawn_reader(stderr, Arc::clone(&log), None);
+
+        let deadline = Instant::now() + START_TIMEOUT;
+        let addr = loop {
+            match addr_rx.recv_timeout(Duration::from_millis(50)) {
+                Ok(addr) => break addr,
+                Err(_) => {
+                    if let Some(status) = child.try_wait()? {
+                        bail!("discoveryd exited with {status} before listening:\n{}", lock(&log));
+                    }
+                    if Instant::now() >= deadline {
+                        let _ = child.kill();
+                        bail!("discoveryd did not listen within {START_TIMEOUT:?}:\n{}", lock(&log));
+                    }
+                }
+            }
+        };
+        Ok(DiscoveryProcess {
+            options,
+            child,
+            addr,
+            log,
+        })
+    }
+
+    /// Starts the same node again (same options, same data directory) after it stopped.
+    /// The port is chosen anew unless the options fixed one.
+    pub fn restart(self) -> anyhow::Result<Self> {
+        let options = self.options.clone();
+        drop(self);
+        Self::start(options)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://ip:port` of this process.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// `base_url` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.options.data_dir
+    }
+
+    pub fn options(&self) -> &ProcessOptions {
+        &self.options
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Everything the process has logged so far.
+    pub fn logs(&self) -> String {
+        lock(&self.log)
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(&mut self) -> anyhow::Result<ExitStatus> {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .context("cannot run kill")?;
+        if !status.success() {
+            bail!("kill -TERM failed");
+        }
+        self.wait_exit()
+    }
+
+    /// Sends SIGKILL (`kill -9`) and waits for the process to be gone.
+    pub fn kill(&mut self) -> anyhow::Result<ExitStatus> {
+        self.child.kill().context("cannot SIGKILL")?;
+        self.wait_exit()
+    }
+
+    fn wait_exit(&mut self) -> anyhow::Result<ExitStatus> {
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status);
+            }
+            if Instant::now() >= deadline {
+                return Err(anyhow!("process did not exit within {STOP_TIMEOUT:?}"));
+            }
+            std::thread::park_timeout(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for DiscoveryProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn lock(log: &Mutex<String>) -> String {
+    log.lock().map(|l| l.clone()).unwrap_or_default()
+}
+
+/// Copies lines into the shared log; the first "listening on" line reports the address.
+fn spawn_reader(
+    stream: impl std::io::Read + Send + 'static,
+    log: Arc<Mutex<String>>,
+    addr_tx: Option<mpsc::Sender<SocketAddr>>,
+) {
+    std::thread::spawn(move || {
+        let mut addr_tx = addr_tx;
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            if let Some(tx) = &addr_tx {
+                if let Some(addr) = listening_addr(&line) {
+                    let _ = tx.send(addr);
+                    addr_tx = None;
+                }
+            }
+            if let Ok(mut log) = log.lock() {
+                log.push_str(&line);
+                log.push('\n');
+            }
+        }
+    });
+}
+
+fn listening_addr(line: &str) -> Option<SocketAddr> {
+    let start = line.find(LISTENING)? + LISTENING.len();
+    line[start..].split_whitespace().next()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_address_in_the_log_line() {
+        let line = "2026-11-22T04:00:38Z  INFO discoveryd: discoveryd listening on http://127.0.0.1:39581 node_id=x";
+        assert_eq!(listening_addr(line), Some("127.0.0.1:39581".parse().unwrap()));
+        assert_eq!(listening_addr("nothing here"), None);
+    }
+}
