@@ -1,0 +1,1 @@
+//! Client library (issue 4, in progress).
