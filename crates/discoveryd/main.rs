@@ -60,7 +60,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         tracing::warn!("{warning}");
     }
     if cli.config.is_none() {
-        tracing::info!("no --config given: using the built-in defaults (see README, Configuration)");
+        tracing::info!(
+            "no --config given: using the built-in defaults (see README, Configuration)"
+        );
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use discovery_store::gc::run_gc_loop;
-use discovery_store::{Backend, Clock, MemoryBackend, SledBackend, Store, StoreConfig, StoreError, SystemClock};
+use discovery_store::{
+    Backend, Clock, MemoryBackend, SledBackend, Store, StoreConfig, StoreError, SystemClock,
+};
 use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -74,14 +76,26 @@ impl Node {
                     .node_id
                     .clone()
                     .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-                let backends: [Box<dyn Backend>; 2] =
-                    [Box::new(MemoryBackend::new()), Box::new(MemoryBackend::new())];
+                let backends: [Box<dyn Backend>; 2] = [
+                    Box::new(MemoryBackend::new()),
+                    Box::new(MemoryBackend::new()),
+                ];
                 (node_id, backends, None)
             }
         };
         let [dynamic_backend, static_backend] = backends;
-        let dynamic = Arc::new(open_store(StoreName::Dynamic, &settings.dynamic_store, dynamic_backend, &clock)?);
-        let static_services = Arc::new(open_store(StoreName::Static, &settings.static_store, static_backend, &clock)?);
+        let dynamic = Arc::new(open_store(
+            StoreName::Dynamic,
+            &settings.dynamic_store,
+            dynamic_backend,
+            &clock,
+        )?);
+        let static_services = Arc::new(open_store(
+            StoreName::Static,
+            &settings.static_store,
+            static_backend,
+            &clock,
+        )?);
         let registry = Arc::new(Registry::new(
             settings.environment.clone(),
             Arc::clone(&dynamic),
@@ -91,8 +105,16 @@ impl Node {
 
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let gc_tasks = vec![
-            tokio::spawn(run_gc_loop(dynamic, settings.dynamic_store.gc_interval, shutdown_rx.clone())),
-            tokio::spawn(run_gc_loop(static_services, settings.static_store.gc_interval, shutdown_rx.clone())),
+            tokio::spawn(run_gc_loop(
+                dynamic,
+                settings.dynamic_store.gc_interval,
+                shutdown_rx.clone(),
+            )),
+            tokio::spawn(run_gc_loop(
+                static_services,
+                settings.static_store.gc_interval,
+                shutdown_rx.clone(),
+            )),
         ];
 
         let addr = SocketAddr::new(settings.bind_ip, settings.http_port);
@@ -110,7 +132,12 @@ impl Node {
                 announce_max_age_secs: settings.announce_max_age_secs(),
             }),
         });
-        let server_task = tokio::spawn(http::serve(listener, app, ServerLimits::default(), shutdown_rx));
+        let server_task = tokio::spawn(http::serve(
+            listener,
+            app,
+            ServerLimits::default(),
+            shutdown_rx,
+        ));
 
         Ok(NodeHandle {
             node_id,
@@ -135,7 +162,12 @@ fn open_store(
     config.max_entries = settings.max_entries;
     // A 201 for a static service promises it survives a crash.
     config.durable_writes = name == StoreName::Static;
-    Store::open(config, backend, Arc::clone(clock), ServiceIndex::new(name.value_format()))
+    Store::open(
+        config,
+        backend,
+        Arc::clone(clock),
+        ServiceIndex::new(name.value_format()),
+    )
 }
 
 fn duration_ms(duration: std::time::Duration) -> i64 {
@@ -150,7 +182,10 @@ fn resolve_node_id(settings: &Settings, dir: &Path) -> Result<String, NodeError>
         return Ok(id.clone());
     }
     let path = dir.join("node-id");
-    let io_error = |source| NodeError::DataDir { path: path.clone(), source };
+    let io_error = |source| NodeError::DataDir {
+        path: path.clone(),
+        source,
+    };
     match std::fs::read_to_string(&path) {
         Ok(text) if is_node_id(text.trim()) => Ok(text.trim().to_owned()),
         Ok(_) => Err(io_error(std::io::Error::new(

@@ -121,6 +121,10 @@ mod tests {
         assert_eq!(decode(b"k", &wrong_format), None);
         let mut trailing = bytes;
         trailing.push(0);
-        assert_eq!(decode(b"k", &trailing), None, "a tombstone carries no value bytes");
+        assert_eq!(
+            decode(b"k", &trailing),
+            None,
+            "a tombstone carries no value bytes"
+        );
     }
 }

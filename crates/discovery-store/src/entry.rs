@@ -102,7 +102,10 @@ mod tests {
         assert!(!a.supersedes(&b));
         let tombstone = entry(5, None);
         assert!(tombstone.supersedes(&b), "a tie never resurrects a delete");
-        assert!(!a.supersedes(&a.clone()), "an entry never supersedes itself");
+        assert!(
+            !a.supersedes(&a.clone()),
+            "an entry never supersedes itself"
+        );
     }
 
     #[test]

@@ -257,9 +257,7 @@ impl<I: Index> Store<I> {
         self.backend.put(&entry.key, &codec::encode(&entry))?;
         let entry = Arc::new(entry);
         let old = state.entries.insert(entry.key.clone(), Arc::clone(&entry));
-        state
-            .index
-            .update(&entry.key, old.as_deref(), Some(&entry));
+        state.index.update(&entry.key, old.as_deref(), Some(&entry));
         // No subscriber is fine: the replicator may not be running (single node).
         let _ = self.changes.send(Change {
             entry: Arc::clone(&entry),

@@ -1,6 +1,9 @@
 //! The store's behaviour, run once over the memory backend and once over a real sled
 //! database in a temporary directory: both backends must pass the same suite.
 
+// Test code: a failed unwrap is a failed test, which is what we want.
+#![allow(clippy::unwrap_used)]
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -114,7 +117,9 @@ fn local_write_is_versioned_by_the_clock() {
     for_each_backend(|kind| {
         let clock = Arc::new(ManualClock::new(T0));
         let store = open(kind.fresh(), &clock);
-        let stored = store.put(b"n1".to_vec(), b"v".to_vec(), Some(30_000)).unwrap();
+        let stored = store
+            .put(b"n1".to_vec(), b"v".to_vec(), Some(30_000))
+            .unwrap();
         assert_eq!(stored.version, T0);
         assert_eq!(stored.timestamp, T0);
         assert_eq!(stored.max_age_ms, Some(30_000));
@@ -143,7 +148,9 @@ fn older_and_equal_versions_lose_and_newer_tombstones_win() {
     for_each_backend(|kind| {
         let clock = Arc::new(ManualClock::new(T0));
         let store = open(kind.fresh(), &clock);
-        let report = store.apply([entry("k", Some("b"), T0)], Origin::Remote).unwrap();
+        let report = store
+            .apply([entry("k", Some("b"), T0)], Origin::Remote)
+            .unwrap();
         assert_eq!(report.stored, 1);
         let report = store
             .apply([entry("k", Some("z"), T0 - 10_000)], Origin::Remote)
@@ -151,14 +158,25 @@ fn older_and_equal_versions_lose_and_newer_tombstones_win() {
         assert_eq!(report.superseded, 1);
         assert_eq!(value_of(&store, "k"), Some(b"b".to_vec()));
         // Equal version: the larger value wins, whichever arrives first.
-        store.apply([entry("k", Some("a"), T0)], Origin::Remote).unwrap();
+        store
+            .apply([entry("k", Some("a"), T0)], Origin::Remote)
+            .unwrap();
         assert_eq!(value_of(&store, "k"), Some(b"b".to_vec()));
-        store.apply([entry("k", Some("c"), T0)], Origin::Remote).unwrap();
+        store
+            .apply([entry("k", Some("c"), T0)], Origin::Remote)
+            .unwrap();
         assert_eq!(value_of(&store, "k"), Some(b"c".to_vec()));
-        store.apply([entry("k", None, T0 + 1)], Origin::Remote).unwrap();
+        store
+            .apply([entry("k", None, T0 + 1)], Origin::Remote)
+            .unwrap();
         assert!(store.get(b"k").unwrap().is_tombstone());
-        let report = store.apply([entry("k", Some("late"), T0)], Origin::Remote).unwrap();
-        assert_eq!(report.superseded, 1, "an older write must not resurrect a delete");
+        let report = store
+            .apply([entry("k", Some("late"), T0)], Origin::Remote)
+            .unwrap();
+        assert_eq!(
+            report.superseded, 1,
+            "an older write must not resurrect a delete"
+        );
         assert_index_consistent(&store);
     });
 }
@@ -177,7 +195,9 @@ fn entries_expired_on_arrival_are_dropped_unless_they_supersede() {
 
         // An old static value (no TTL) and a tombstone for it that is past the tombstone
         // age: the tombstone must still delete the value rather than be skipped.
-        store.apply([entry("s", Some("v"), T0 - 3 * DAY_MS)], Origin::Remote).unwrap();
+        store
+            .apply([entry("s", Some("v"), T0 - 3 * DAY_MS)], Origin::Remote)
+            .unwrap();
         let report = store
             .apply([entry("s", None, T0 - 2 * DAY_MS)], Origin::Remote)
             .unwrap();
@@ -192,7 +212,9 @@ fn garbage_collection_removes_expired_values_and_old_tombstones_only() {
     for_each_backend(|kind| {
         let clock = Arc::new(ManualClock::new(T0));
         let store = open(kind.fresh(), &clock);
-        store.put(b"ttl".to_vec(), b"v".to_vec(), Some(30_000)).unwrap();
+        store
+            .put(b"ttl".to_vec(), b"v".to_vec(), Some(30_000))
+            .unwrap();
         store.put(b"static".to_vec(), b"v".to_vec(), None).unwrap();
         store.delete(b"deleted".to_vec()).unwrap();
 
@@ -208,7 +230,10 @@ fn garbage_collection_removes_expired_values_and_old_tombstones_only() {
         clock.set(T0 + DAY_MS + 1);
         assert_eq!(store.collect_garbage().unwrap(), 1);
         assert!(store.get(b"deleted").is_none());
-        assert!(store.get(b"static").is_some(), "entries without TTL never expire");
+        assert!(
+            store.get(b"static").is_some(),
+            "entries without TTL never expire"
+        );
         assert_index_consistent(&store);
     });
 }
@@ -225,16 +250,29 @@ fn changes_are_published_with_their_origin_and_gc_is_not_a_change() {
         let store = open(kind.fresh(), &clock);
         let mut feed = store.subscribe();
         store.put(b"a".to_vec(), b"v".to_vec(), Some(10)).unwrap();
-        store.apply([entry("b", Some("v"), T0)], Origin::Remote).unwrap();
-        store.apply([entry("b", Some("old"), T0 - 1)], Origin::Remote).unwrap();
+        store
+            .apply([entry("b", Some("v"), T0)], Origin::Remote)
+            .unwrap();
+        store
+            .apply([entry("b", Some("old"), T0 - 1)], Origin::Remote)
+            .unwrap();
         clock.advance(11);
         assert_eq!(store.collect_garbage().unwrap(), 1);
 
         let first: Change = feed.try_recv().unwrap();
-        assert_eq!((first.entry.key.as_slice(), first.origin), (&b"a"[..], Origin::Local));
+        assert_eq!(
+            (first.entry.key.as_slice(), first.origin),
+            (&b"a"[..], Origin::Local)
+        );
         let second = feed.try_recv().unwrap();
-        assert_eq!((second.entry.key.as_slice(), second.origin), (&b"b"[..], Origin::Remote));
-        assert!(feed.try_recv().is_err(), "superseded entries and GC publish nothing");
+        assert_eq!(
+            (second.entry.key.as_slice(), second.origin),
+            (&b"b"[..], Origin::Remote)
+        );
+        assert!(
+            feed.try_recv().is_err(),
+            "superseded entries and GC publish nothing"
+        );
     });
 }
 
@@ -251,7 +289,9 @@ fn a_full_store_refuses_new_keys_but_updates_existing_ones() {
             store.put(b"c".to_vec(), b"v".to_vec(), None),
             Err(StoreError::Full { .. })
         ));
-        let report = store.apply([entry("d", Some("v"), T0)], Origin::Remote).unwrap();
+        let report = store
+            .apply([entry("d", Some("v"), T0)], Origin::Remote)
+            .unwrap();
         assert_eq!(report.refused_full, 1);
         store.put(b"a".to_vec(), b"w".to_vec(), None).unwrap();
         store.delete(b"b".to_vec()).unwrap();

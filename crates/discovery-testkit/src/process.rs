@@ -102,11 +102,17 @@ impl DiscoveryProcess {
                 Ok(addr) => break addr,
                 Err(_) => {
                     if let Some(status) = child.try_wait()? {
-                        bail!("discoveryd exited with {status} before listening:\n{}", lock(&log));
+                        bail!(
+                            "discoveryd exited with {status} before listening:\n{}",
+                            lock(&log)
+                        );
                     }
                     if Instant::now() >= deadline {
                         let _ = child.kill();
-                        bail!("discoveryd did not listen within {START_TIMEOUT:?}:\n{}", lock(&log));
+                        bail!(
+                            "discoveryd did not listen within {START_TIMEOUT:?}:\n{}",
+                            lock(&log)
+                        );
                     }
                 }
             }
@@ -239,7 +245,10 @@ mod tests {
     #[test]
     fn finds_the_address_in_the_log_line() {
         let line = "2026-11-22T04:00:38Z  INFO discoveryd: discoveryd listening on http://127.0.0.1:39581 node_id=x";
-        assert_eq!(listening_addr(line), Some("127.0.0.1:39581".parse().unwrap()));
+        assert_eq!(
+            listening_addr(line),
+            Some("127.0.0.1:39581".parse().unwrap())
+        );
         assert_eq!(listening_addr("nothing here"), None);
     }
 }

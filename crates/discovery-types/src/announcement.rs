@@ -167,7 +167,10 @@ impl ServiceAnnouncement {
                 ))
             }
             None | Some(Value::Null) => {
-                return Err(AnnouncementError::field(format!("{path}.id"), "is required"))
+                return Err(AnnouncementError::field(
+                    format!("{path}.id"),
+                    "is required",
+                ))
             }
             Some(_) => {
                 return Err(AnnouncementError::field(
@@ -455,25 +458,34 @@ mod tests {
         for (body, expected) in cases {
             let text = error_text(body);
             assert!(text.starts_with(expected), "{body}: got {text:?}");
-            assert!(!text.contains('\n'), "error text must be one line: {text:?}");
+            assert!(
+                !text.contains('\n'),
+                "error text must be one line: {text:?}"
+            );
         }
     }
 
     #[test]
     fn bad_properties_and_missing_service_fields_are_refused() {
         let cases = [
-            (r#"{"type":"t","properties":{"a":{"b":"c"}}}"#, "services[0].properties.a must be a string, number or boolean"),
-            (r#"{"type":"t","properties":{"a":null}}"#, "services[0].properties.a must not be null"),
+            (
+                r#"{"type":"t","properties":{"a":{"b":"c"}}}"#,
+                "services[0].properties.a must be a string, number or boolean",
+            ),
+            (
+                r#"{"type":"t","properties":{"a":null}}"#,
+                "services[0].properties.a must not be null",
+            ),
             (r#"{"type":"t"}"#, "services[0].properties is required"),
             (r#"{"properties":{}}"#, "services[0].type is required"),
         ];
         for (service_tail, expected) in cases {
             let service = format!(r#"{{"id":"{U1}",{}"#, &service_tail[1..]);
-            let body =
-                format!(r#"{{"environment":"testing","pool":"p","services":[{service}]}}"#);
+            let body = format!(r#"{{"environment":"testing","pool":"p","services":[{service}]}}"#);
             assert_eq!(error_text(&body), expected, "{body}");
         }
-        let no_id = r#"{"environment":"testing","pool":"p","services":[{"type":"t","properties":{}}]}"#;
+        let no_id =
+            r#"{"environment":"testing","pool":"p","services":[{"type":"t","properties":{}}]}"#;
         assert_eq!(error_text(no_id), "services[0].id is required");
     }
 
@@ -490,7 +502,10 @@ mod tests {
 
     #[test]
     fn limits_are_enforced() {
-        let service = format!(r#"{{"id":"{U1}","type":"{}","properties":{{}}}}"#, "t".repeat(MAX_NAME_BYTES + 1));
+        let service = format!(
+            r#"{{"id":"{U1}","type":"{}","properties":{{}}}}"#,
+            "t".repeat(MAX_NAME_BYTES + 1)
+        );
         let body = format!(r#"{{"environment":"testing","pool":"p","services":[{service}]}}"#);
         assert!(error_text(&body).contains("at most"));
         let long_env = "e".repeat(1000);

@@ -22,7 +22,11 @@ use serde::{Deserialize, Serialize, Serializer};
 pub struct WireEntry {
     #[serde(with = "bytes")]
     pub key: Vec<u8>,
-    #[serde(default, with = "optional_bytes", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "optional_bytes",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub value: Option<Vec<u8>>,
     pub version: WireVersion,
     /// Java turns a missing timestamp into 0; so do we.
@@ -163,9 +167,12 @@ mod tests {
     fn missing_key_or_version_is_an_error_and_missing_timestamp_is_zero() {
         assert!(serde_json::from_str::<WireEntry>(r#"{"version":{"sequence":1}}"#).is_err());
         assert!(serde_json::from_str::<WireEntry>(r#"{"key":"YQ=="}"#).is_err());
-        assert!(serde_json::from_str::<WireEntry>(r#"{"key":null,"version":{"sequence":1}}"#).is_err());
+        assert!(
+            serde_json::from_str::<WireEntry>(r#"{"key":null,"version":{"sequence":1}}"#).is_err()
+        );
         let entry: WireEntry =
-            serde_json::from_str(r#"{"key":"YQ","value":null,"version":{"sequence":1},"x":1}"#).unwrap();
+            serde_json::from_str(r#"{"key":"YQ","value":null,"version":{"sequence":1},"x":1}"#)
+                .unwrap();
         assert_eq!(entry.timestamp, 0);
         assert_eq!(entry.key, b"a");
         assert_eq!(entry.value, None);
@@ -175,7 +182,8 @@ mod tests {
     /// `node-1` with a value and a TTL, and a tombstone `node-2` with explicit nulls.
     #[test]
     fn decodes_the_smile_batch_a_java_peer_pushes() {
-        let hex = "3a290a01f8fa826b6579e886371b6c4629343184 76616c7565e88d2d5e64264b10443a111c6612137
+        let hex =
+            "3a290a01f8fa826b6579e886371b6c4629343184 76616c7565e88d2d5e64264b10443a111c6612137
                    51d8676657273696f6efa8773657175656e636525014573 7c564080fb8874696d657374616d7025
                    014573 7c564080896d61784167 65496e4d732407 29a0fbfa40e886371b6c4629343241214
                    2fa432501457 37c564082fb442501457 37c56408245 21fbf9";

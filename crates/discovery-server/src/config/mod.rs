@@ -182,7 +182,9 @@ impl Settings {
                 })
             }
             None => {
-                reader.notes.push("node.environment not set: using 'test'".into());
+                reader
+                    .notes
+                    .push("node.environment not set: using 'test'".into());
                 "test".into()
             }
         };
@@ -195,10 +197,12 @@ impl Settings {
             environment,
             node_id,
             bind_ip: reader.parsed("node.bind-ip", IpAddr::V4(Ipv4Addr::UNSPECIFIED), |v| {
-                v.parse().map_err(|_| "must be an IPv4 or IPv6 address".into())
+                v.parse()
+                    .map_err(|_| "must be an IPv4 or IPv6 address".into())
             })?,
             http_port: reader.parsed("http-server.http.port", 8411, |v| {
-                v.parse().map_err(|_| "must be a port number (0-65535)".into())
+                v.parse()
+                    .map_err(|_| "must be a port number (0-65535)".into())
             })?,
             max_request_size: reader.parsed("http-server.max-request-size", 1024 * 1024, |v| {
                 let size = parse_data_size(v)?;
@@ -207,10 +211,26 @@ impl Settings {
                     .filter(|s| *s >= 1024)
                     .ok_or_else(|| "must be at least 1kB".to_owned())
             })?,
-            data_dir: PathBuf::from(reader.take("store.data-dir").unwrap_or_else(|| "data".into())),
-            max_age: reader.duration("discovery.max-age", Duration::from_secs(30), Duration::from_millis(1))?,
-            lookup_max_age: reader.duration("discovery.lookup-max-age", Duration::from_secs(10), Duration::from_secs(1))?,
-            announce_max_age: reader.duration("discovery.announce-max-age", Duration::from_secs(10), Duration::from_secs(1))?,
+            data_dir: PathBuf::from(
+                reader
+                    .take("store.data-dir")
+                    .unwrap_or_else(|| "data".into()),
+            ),
+            max_age: reader.duration(
+                "discovery.max-age",
+                Duration::from_secs(30),
+                Duration::from_millis(1),
+            )?,
+            lookup_max_age: reader.duration(
+                "discovery.lookup-max-age",
+                Duration::from_secs(10),
+                Duration::from_secs(1),
+            )?,
+            announce_max_age: reader.duration(
+                "discovery.announce-max-age",
+                Duration::from_secs(10),
+                Duration::from_secs(1),
+            )?,
             dynamic_store: reader.store("dynamic", Duration::from_secs(60), 250_000)?,
             static_store: reader.store("static", Duration::from_secs(3600), 100_000)?,
             service_inventory_uri: reader.take("service-inventory.uri"),
@@ -222,7 +242,11 @@ impl Settings {
             log_level: reader.take("log.level").unwrap_or_else(|| "info".into()),
         };
         // Accepted for compatibility; validated so a typo still stops startup.
-        reader.duration("discovery.store-cache-ttl", Duration::from_secs(1), Duration::ZERO)?;
+        reader.duration(
+            "discovery.store-cache-ttl",
+            Duration::from_secs(1),
+            Duration::ZERO,
+        )?;
 
         let mut warnings = Vec::new();
         let mut notes = reader.notes;
@@ -332,14 +356,27 @@ impl Reader {
     ) -> Result<StoreSettings, SettingsError> {
         let ms = Duration::from_millis(1);
         Ok(StoreSettings {
-            tombstone_max_age: self.duration(&format!("{store}.store.tombstone-max-age"), Duration::from_secs(86400), ms)?,
+            tombstone_max_age: self.duration(
+                &format!("{store}.store.tombstone-max-age"),
+                Duration::from_secs(86400),
+                ms,
+            )?,
             gc_interval: self.duration(&format!("{store}.store.gc-interval"), gc_interval, ms)?,
             max_entries: self.count(&format!("{store}.store.max-entries"), max_entries)?,
             remote: RemoteSettings {
-                max_batch_size: self.count(&format!("{store}.store.remote.max-batch-size"), 1000)?,
+                max_batch_size: self
+                    .count(&format!("{store}.store.remote.max-batch-size"), 1000)?,
                 queue_size: self.count(&format!("{store}.store.remote.queue-size"), 1000)?,
-                update_interval: self.duration(&format!("{store}.store.remote.update-interval"), Duration::from_secs(5), ms)?,
-                replication_interval: self.duration(&format!("{store}.store.remote.replication-interval"), Duration::from_secs(60), ms)?,
+                update_interval: self.duration(
+                    &format!("{store}.store.remote.update-interval"),
+                    Duration::from_secs(5),
+                    ms,
+                )?,
+                replication_interval: self.duration(
+                    &format!("{store}.store.remote.replication-interval"),
+                    Duration::from_secs(60),
+                    ms,
+                )?,
             },
         })
     }
@@ -379,7 +416,11 @@ pub fn is_node_id(value: &str) -> bool {
 }
 
 /// Turns the `config` crate's nested tables back into dotted keys.
-fn flatten(prefix: &str, table: config::Map<String, config::Value>, out: &mut BTreeMap<String, String>) {
+fn flatten(
+    prefix: &str,
+    table: config::Map<String, config::Value>,
+    out: &mut BTreeMap<String, String>,
+) {
     for (key, value) in table {
         let full = if prefix.is_empty() {
             key
@@ -418,12 +459,21 @@ mod tests {
         assert_eq!(s.lookup_max_age_secs(), 10);
         assert_eq!(s.announce_max_age_secs(), 10);
         assert_eq!(s.max_request_size, 1024 * 1024);
-        assert_eq!(s.dynamic_store.tombstone_max_age, Duration::from_secs(86400));
+        assert_eq!(
+            s.dynamic_store.tombstone_max_age,
+            Duration::from_secs(86400)
+        );
         assert_eq!(s.static_store.gc_interval, Duration::from_secs(3600));
         assert_eq!(s.dynamic_store.remote.max_batch_size, 1000);
         assert_eq!(s.dynamic_store.remote.queue_size, 1000);
-        assert_eq!(s.dynamic_store.remote.update_interval, Duration::from_secs(5));
-        assert_eq!(s.dynamic_store.remote.replication_interval, Duration::from_secs(60));
+        assert_eq!(
+            s.dynamic_store.remote.update_interval,
+            Duration::from_secs(5)
+        );
+        assert_eq!(
+            s.dynamic_store.remote.replication_interval,
+            Duration::from_secs(60)
+        );
         assert_eq!(s.service_inventory_update_interval, Duration::from_secs(10));
         assert!(loaded.warnings.is_empty());
         assert!(loaded.notes.iter().any(|n| n.contains("using 'test'")));
@@ -446,13 +496,23 @@ mod tests {
         .unwrap();
         let loaded = Settings::load(Some(&config), &[("node.id".into(), "disc-9".into())]).unwrap();
         assert_eq!(loaded.settings.environment, "production");
-        assert_eq!(loaded.settings.node_id.as_deref(), Some("disc-9"), "--set overrides files");
+        assert_eq!(
+            loaded.settings.node_id.as_deref(),
+            Some("disc-9"),
+            "--set overrides files"
+        );
         assert_eq!(loaded.settings.http_port, 8412);
         assert_eq!(loaded.settings.max_age, Duration::from_secs(45));
         assert_eq!(loaded.warnings.len(), 2, "{:?}", loaded.warnings);
-        assert!(loaded.warnings.iter().any(|w| w.contains("http-server.log.path")));
+        assert!(loaded
+            .warnings
+            .iter()
+            .any(|w| w.contains("http-server.log.path")));
         assert!(loaded.warnings.iter().any(|w| w.contains("node.data-dir")));
-        assert!(loaded.notes.iter().any(|n| n.contains("static.db.location")));
+        assert!(loaded
+            .notes
+            .iter()
+            .any(|n| n.contains("static.db.location")));
         assert!(loaded.notes.iter().any(|n| n.contains("node.properties")));
     }
 
@@ -461,12 +521,24 @@ mod tests {
         let cases = [
             ("http-server.http.port=eighty", "http-server.http.port"),
             ("discovery.max-age=30", "discovery.max-age"),
-            ("dynamic.store.gc-interval=1 fortnight", "dynamic.store.gc-interval"),
-            ("static.store.remote.queue-size=0", "static.store.remote.queue-size"),
+            (
+                "dynamic.store.gc-interval=1 fortnight",
+                "dynamic.store.gc-interval",
+            ),
+            (
+                "static.store.remote.queue-size=0",
+                "static.store.remote.queue-size",
+            ),
             ("node.bind-ip=localhost", "node.bind-ip"),
             ("node.id=-bad", "node.id"),
-            ("discovery.store-cache-ttl=soon", "discovery.store-cache-ttl"),
-            ("http-server.max-request-size=1", "http-server.max-request-size"),
+            (
+                "discovery.store-cache-ttl=soon",
+                "discovery.store-cache-ttl",
+            ),
+            (
+                "http-server.max-request-size=1",
+                "http-server.max-request-size",
+            ),
         ];
         for (line, key) in cases {
             let text = format!("node.environment=testing\n{line}\n");
@@ -481,10 +553,12 @@ mod tests {
     fn a_config_file_must_name_the_environment() {
         let err = load("http-server.http.port=1\n").unwrap_err();
         assert!(matches!(err, SettingsError::Missing { .. }), "{err}");
-        assert!(Settings::load(Some(Path::new("/nonexistent/config.properties")), &[])
-            .unwrap_err()
-            .to_string()
-            .contains("/nonexistent/config.properties"));
+        assert!(
+            Settings::load(Some(Path::new("/nonexistent/config.properties")), &[])
+                .unwrap_err()
+                .to_string()
+                .contains("/nonexistent/config.properties")
+        );
     }
 
     #[test]

@@ -103,9 +103,8 @@ pub struct PropertiesSource {
 impl PropertiesSource {
     /// Reads `path`; a missing or unreadable file is an error naming the path.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigError::Message(format!("cannot read {}: {e}", path.display()))
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::Message(format!("cannot read {}: {e}", path.display())))?;
         Ok(PropertiesSource {
             origin: path.display().to_string(),
             pairs: parse_properties(&text),
@@ -186,6 +185,9 @@ mod tests {
 
     #[test]
     fn an_even_number_of_backslashes_is_not_a_continuation() {
-        assert_eq!(pairs("path=C:\\\\\nnext=1"), vec![pair("path", "C:\\"), pair("next", "1")]);
+        assert_eq!(
+            pairs("path=C:\\\\\nnext=1"),
+            vec![pair("path", "C:\\"), pair("next", "1")]
+        );
     }
 }

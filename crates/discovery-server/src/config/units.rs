@@ -15,8 +15,16 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "m" => 60e9,
         "h" => 3600e9,
         "d" => 86400e9,
-        "" => return Err(format!("'{text}' needs a unit (ms, s, m, h or d), e.g. 30s")),
-        other => return Err(format!("unknown duration unit '{other}' in '{text}' (use ns, us, ms, s, m, h or d)")),
+        "" => {
+            return Err(format!(
+                "'{text}' needs a unit (ms, s, m, h or d), e.g. 30s"
+            ))
+        }
+        other => {
+            return Err(format!(
+                "unknown duration unit '{other}' in '{text}' (use ns, us, ms, s, m, h or d)"
+            ))
+        }
     };
     let nanos = number * nanos_per_unit;
     if !nanos.is_finite() || nanos > u64::MAX as f64 {
@@ -36,7 +44,11 @@ pub fn parse_data_size(text: &str) -> Result<u64, String> {
         "GB" => 1024.0 * 1024.0 * 1024.0,
         "TB" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
         "" => return Err(format!("'{text}' needs a unit (B, kB, MB or GB), e.g. 1MB")),
-        other => return Err(format!("unknown data size unit '{other}' in '{text}' (use B, kB, MB, GB or TB)")),
+        other => {
+            return Err(format!(
+                "unknown data size unit '{other}' in '{text}' (use B, kB, MB, GB or TB)"
+            ))
+        }
     };
     let bytes = number * multiplier;
     if !bytes.is_finite() || bytes > u64::MAX as f64 {

@@ -4,9 +4,7 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use discovery_types::{
-    is_service_id, validate_node_id, DynamicAnnouncement, StaticAnnouncement,
-};
+use discovery_types::{is_service_id, validate_node_id, DynamicAnnouncement, StaticAnnouncement};
 
 use super::body::{body_format, read_body};
 use super::error::ApiError;
@@ -41,8 +39,7 @@ async fn announce_node(
     validate_node_id(node_id)?;
     body_format(headers, false)?;
     let body = read_body(headers, body, state.limits.max_request_size).await?;
-    let announcement =
-        DynamicAnnouncement::from_json(&body, state.registry.environment())?;
+    let announcement = DynamicAnnouncement::from_json(&body, state.registry.environment())?;
     state.registry.announce(node_id, announcement)?;
     Ok((
         StatusCode::ACCEPTED,

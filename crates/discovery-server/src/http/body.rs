@@ -71,6 +71,8 @@ pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<
         Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
             Err(ApiError::PayloadTooLarge { limit })
         }
-        Ok(Err(e)) => Err(ApiError::BadRequest(format!("could not read the request body: {e}"))),
+        Ok(Err(e)) => Err(ApiError::BadRequest(format!(
+            "could not read the request body: {e}"
+        ))),
     }
 }

@@ -17,7 +17,9 @@ pub enum ApiError {
     NotFound,
     MethodNotAllowed,
     RequestTimeout,
-    PayloadTooLarge { limit: usize },
+    PayloadTooLarge {
+        limit: usize,
+    },
     UnsupportedMediaType(String),
     /// The store holds its maximum number of entries.
     StoreFull(String),

@@ -24,7 +24,11 @@ pub async fn of_type_and_pool(
     Path((service_type, pool)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    respond(&state, Selector::TypeAndPool(&service_type, &pool), &headers)
+    respond(
+        &state,
+        Selector::TypeAndPool(&service_type, &pool),
+        &headers,
+    )
 }
 
 fn respond(state: &AppState, selector: Selector<'_>, headers: &HeaderMap) -> Response {
@@ -37,7 +41,12 @@ fn respond(state: &AppState, selector: Selector<'_>, headers: &HeaderMap) -> Res
     if client_has_current(headers, &lookup) {
         return (StatusCode::NOT_MODIFIED, [cache, etag]).into_response();
     }
-    (StatusCode::OK, [json_content_type(), cache, etag, NOSNIFF], lookup.body).into_response()
+    (
+        StatusCode::OK,
+        [json_content_type(), cache, etag, NOSNIFF],
+        lookup.body,
+    )
+        .into_response()
 }
 
 /// True when the request names the current tag in `If-None-Match` (standard) or in a
@@ -76,11 +85,26 @@ mod tests {
     #[test]
     fn matches_if_none_match_lists_weak_tags_and_the_airlift_etag_header() {
         let current = lookup("\"abc\"");
-        assert!(client_has_current(&headers(&[("if-none-match", "\"abc\"")]), &current));
-        assert!(client_has_current(&headers(&[("if-none-match", "\"x\", W/\"abc\"")]), &current));
-        assert!(client_has_current(&headers(&[("if-none-match", "*")]), &current));
-        assert!(client_has_current(&headers(&[("etag", "\"abc\"")]), &current));
-        assert!(!client_has_current(&headers(&[("etag", "\"old\"")]), &current));
+        assert!(client_has_current(
+            &headers(&[("if-none-match", "\"abc\"")]),
+            &current
+        ));
+        assert!(client_has_current(
+            &headers(&[("if-none-match", "\"x\", W/\"abc\"")]),
+            &current
+        ));
+        assert!(client_has_current(
+            &headers(&[("if-none-match", "*")]),
+            &current
+        ));
+        assert!(client_has_current(
+            &headers(&[("etag", "\"abc\"")]),
+            &current
+        ));
+        assert!(!client_has_current(
+            &headers(&[("etag", "\"old\"")]),
+            &current
+        ));
         assert!(!client_has_current(&headers(&[]), &current));
     }
 }

@@ -89,7 +89,11 @@ impl ServiceIndex {
     /// Appends the services `selector` matches that are live at `now_ms`.
     pub fn collect(&self, selector: Selector<'_>, now_ms: i64, out: &mut Vec<Arc<IndexedService>>) {
         let live = |services: &BTreeMap<ServiceKey, Arc<IndexedService>>| {
-            services.values().filter(|s| s.is_live(now_ms)).cloned().collect::<Vec<_>>()
+            services
+                .values()
+                .filter(|s| s.is_live(now_ms))
+                .cloned()
+                .collect::<Vec<_>>()
         };
         match selector {
             Selector::All => self.groups.values().for_each(|g| out.extend(live(g))),
@@ -206,17 +210,26 @@ mod tests {
         let blue = entry("blue", &[(C, "storage", "beta")], None);
         index.update(b"red", None, Some(&red));
         index.update(b"blue", None, Some(&blue));
-        assert_eq!(ids(&index, Selector::TypeAndPool("storage", "alpha"), 0), [B]);
+        assert_eq!(
+            ids(&index, Selector::TypeAndPool("storage", "alpha"), 0),
+            [B]
+        );
         assert_eq!(ids(&index, Selector::Type("storage"), 0), [B, C]);
         assert_eq!(ids(&index, Selector::Type("stor"), 0), Vec::<String>::new());
         assert_eq!(ids(&index, Selector::All, 0).len(), 3);
 
         let red2 = entry("red", &[(C, "web", "alpha")], None);
         index.update(b"red", Some(&red), Some(&red2));
-        assert_eq!(ids(&index, Selector::TypeAndPool("storage", "alpha"), 0), Vec::<String>::new());
+        assert_eq!(
+            ids(&index, Selector::TypeAndPool("storage", "alpha"), 0),
+            Vec::<String>::new()
+        );
         assert_eq!(ids(&index, Selector::Type("web"), 0), [C]);
 
-        let tombstone = Entry { value: None, ..red2.clone() };
+        let tombstone = Entry {
+            value: None,
+            ..red2.clone()
+        };
         index.update(b"red", Some(&red2), Some(&tombstone));
         index.update(b"blue", Some(&blue), None);
         assert!(index.groups.is_empty() && index.placed.is_empty());
@@ -233,7 +246,10 @@ mod tests {
     #[test]
     fn undecodable_values_and_non_uuid_ids_are_hidden() {
         let mut index = ServiceIndex::new(ValueFormat::ServiceList);
-        let garbage = Entry { value: Some(b"not json".to_vec()), ..entry("g", &[], None) };
+        let garbage = Entry {
+            value: Some(b"not json".to_vec()),
+            ..entry("g", &[], None)
+        };
         index.update(b"g", None, Some(&garbage));
         index.update(b"u", None, Some(&entry("u", &[("u1", "t", "p")], None)));
         assert!(ids(&index, Selector::All, 0).is_empty());

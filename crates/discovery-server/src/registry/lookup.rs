@@ -82,7 +82,12 @@ mod tests {
     fn sorted_by_id_deduplicated_dynamic_first_and_tagged_by_content() {
         let lookup = Lookup::render(
             "testing",
-            vec![service("b", "n2"), service("a", "n1"), service("b", "n1"), service("a", "static")],
+            vec![
+                service("b", "n2"),
+                service("a", "n1"),
+                service("b", "n1"),
+                service("a", "static"),
+            ],
             3,
         );
         assert_eq!(
@@ -92,10 +97,16 @@ mod tests {
         assert_eq!(lookup.services, 2);
 
         let same = Lookup::render("testing", vec![service("b", "n1"), service("a", "n1")], 2);
-        assert_eq!(same.etag, lookup.etag, "same answer, same tag, whatever the input order");
+        assert_eq!(
+            same.etag, lookup.etag,
+            "same answer, same tag, whatever the input order"
+        );
         let other = Lookup::render("testing", vec![service("a", "n1")], 1);
         assert_ne!(other.etag, lookup.etag);
         let empty = Lookup::render("testing", vec![], 0);
-        assert_eq!(&empty.body[..], b"{\"environment\":\"testing\",\"services\":[]}\n");
+        assert_eq!(
+            &empty.body[..],
+            b"{\"environment\":\"testing\",\"services\":[]}\n"
+        );
     }
 }

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::Backend;
+use super::{Backend, KeyValue};
 use crate::error::StoreError;
 
 /// Keeps pairs in a shared map. Clones share the map, so a test can "reopen" a store on
@@ -26,7 +26,7 @@ impl MemoryBackend {
 }
 
 impl Backend for MemoryBackend {
-    fn load(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn load(&self) -> Result<Vec<KeyValue>, StoreError> {
         Ok(self
             .pairs()
             .iter()

@@ -13,11 +13,14 @@ pub use self::sled::SledBackend;
 
 use crate::error::StoreError;
 
+/// A stored `(key, encoded entry)` pair.
+pub type KeyValue = (Vec<u8>, Vec<u8>);
+
 /// Persistent storage for one named store. Keys are entry keys; values are opaque bytes
 /// (the store's own encoding).
 pub trait Backend: Send + Sync {
     /// Every stored pair, for loading the store at start.
-    fn load(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
+    fn load(&self) -> Result<Vec<KeyValue>, StoreError>;
     fn put(&self, key: &[u8], value: &[u8]) -> Result<(), StoreError>;
     fn remove(&self, key: &[u8]) -> Result<(), StoreError>;
     /// Makes every earlier put and remove durable before returning.

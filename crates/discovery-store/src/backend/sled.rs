@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use super::Backend;
+use super::{Backend, KeyValue};
 use crate::error::StoreError;
 
 /// One named store inside a sled database.
@@ -30,7 +30,7 @@ impl SledBackend {
 }
 
 impl Backend for SledBackend {
-    fn load(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn load(&self) -> Result<Vec<KeyValue>, StoreError> {
         self.tree
             .iter()
             .map(|pair| {
