@@ -56,3 +56,29 @@ impl Clock for ManualClock {
         self.now_ms.load(Ordering::SeqCst)
     }
 }
+
+/// Wall-clock time that advances with tokio's timer: `base_ms` plus the tokio time elapsed
+/// since creation. On a paused tokio runtime (simulations) one clock then drives both
+/// timers and entry timestamps; on a normal runtime it tracks real time.
+#[derive(Debug)]
+pub struct TokioClock {
+    base_ms: i64,
+    start: tokio::time::Instant,
+}
+
+impl TokioClock {
+    /// Must be called inside a tokio runtime.
+    pub fn new(base_ms: i64) -> Self {
+        TokioClock {
+            base_ms,
+            start: tokio::time::Instant::now(),
+        }
+    }
+}
+
+impl Clock for TokioClock {
+    fn now_ms(&self) -> i64 {
+        let elapsed = i64::try_from(self.start.elapsed().as_millis()).unwrap_or(i64::MAX);
+        self.base_ms.saturating_add(elapsed)
+    }
+}

@@ -25,11 +25,13 @@ pub mod clock;
 mod codec;
 pub mod entry;
 pub mod error;
+pub mod fingerprint;
 pub mod gc;
 pub mod store;
 
 pub use backend::{Backend, MemoryBackend, SledBackend};
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{Clock, ManualClock, SystemClock, TokioClock};
 pub use entry::Entry;
 pub use error::StoreError;
-pub use store::{ApplyReport, Change, Index, Origin, Store, StoreConfig};
+pub use fingerprint::Digest;
+pub use store::{ApplyReport, Change, Index, Origin, Renewal, Store, StoreConfig, Summary};

@@ -10,6 +10,7 @@ use crate::clock::Clock;
 use crate::codec;
 use crate::entry::{next_local_version, Entry};
 use crate::error::StoreError;
+use crate::fingerprint::{bucket_of, fingerprint, value_hash, Digest};
 
 /// A derived view of a store's entries (for discovery: services by type and pool),
 /// maintained in the same step as every change so reads never see the two disagree.
@@ -40,6 +41,10 @@ pub struct StoreConfig {
     /// How many changes the change feed buffers for a slow subscriber before it reports a
     /// lag (the subscriber then relies on anti-entropy for what it missed).
     pub change_feed_capacity: usize,
+    /// Entries from elsewhere whose timestamp or version is further than this in the
+    /// future are refused, so one server with a fast clock cannot pin a key (a far-future
+    /// version wins every conflict) or keep an entry alive past its time-to-live.
+    pub max_clock_skew_ms: i64,
 }
 
 impl StoreConfig {
@@ -51,6 +56,7 @@ impl StoreConfig {
             durable_writes: false,
             max_entries: 1_000_000,
             change_feed_capacity: 16 * 1024,
+            max_clock_skew_ms: 60_000,
         }
     }
 }
@@ -68,10 +74,34 @@ pub enum Origin {
 pub struct Change {
     pub entry: Arc<Entry>,
     pub origin: Origin,
+    /// Hash of the new value (`None` for a tombstone).
+    pub value_hash: Option<u128>,
+    /// The key held exactly this value before: a renewal, which a peer holding the old
+    /// value can apply from the value hash alone.
+    pub value_unchanged: bool,
+}
+
+/// "The entry under `key` now has this version, timestamp and max age, and the same value
+/// as before (`value_hash`)": how a renewal travels without its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Renewal {
+    pub key: Vec<u8>,
+    pub version: i64,
+    pub timestamp: i64,
+    pub max_age_ms: Option<i64>,
+    pub value_hash: u128,
+}
+
+/// A key's state in brief, for comparing replicas key by key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub key: Vec<u8>,
+    pub version: i64,
+    pub fingerprint: u64,
 }
 
 /// What happened to a batch of entries offered to [`Store::apply`].
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ApplyReport {
     /// Entries that replaced what the store had (or were new).
     pub stored: usize,
@@ -81,10 +111,22 @@ pub struct ApplyReport {
     pub expired: usize,
     /// New keys refused because the store is full.
     pub refused_full: usize,
+    /// Entries refused because their timestamp or version is too far in the future.
+    pub refused_future: usize,
+    /// Renewals that could not be applied because this store does not hold the value they
+    /// renew; the sender must send these keys in full.
+    pub missing: Vec<Vec<u8>>,
+}
+
+/// One stored entry with the hashes replication asks for, computed once per write.
+struct Slot {
+    entry: Arc<Entry>,
+    fingerprint: u64,
+    value_hash: Option<u128>,
 }
 
 struct State<I> {
-    entries: HashMap<Vec<u8>, Arc<Entry>>,
+    entries: HashMap<Vec<u8>, Slot>,
     index: I,
 }
 
@@ -102,6 +144,7 @@ enum Decision {
     Superseded,
     Expired,
     Full,
+    FromTheFuture,
 }
 
 impl<I: Index> Store<I> {
@@ -120,7 +163,7 @@ impl<I: Index> Store<I> {
             match codec::decode(&key, &bytes) {
                 Some(entry) => {
                     index.update(&key, None, Some(&entry));
-                    entries.insert(key, Arc::new(entry));
+                    entries.insert(key, Slot::new(entry));
                 }
                 None => {
                     tracing::warn!(store = %config.name, key = %String::from_utf8_lossy(&key),
@@ -179,7 +222,7 @@ impl<I: Index> Store<I> {
         let now = self.clock.now_ms();
         let entry = {
             let mut state = self.write_state();
-            let last_version = state.entries.get(&key).map(|e| e.version);
+            let last_version = state.entries.get(&key).map(|slot| slot.entry.version);
             let entry = Entry {
                 key,
                 value,
@@ -187,10 +230,10 @@ impl<I: Index> Store<I> {
                 timestamp: now,
                 max_age_ms,
             };
-            match self.decide(&state, &entry, now) {
-                Decision::Full => return Err(self.full_error()),
-                // A fresh local write is never expired and always beats the last version.
-                Decision::Store | Decision::Superseded | Decision::Expired => {}
+            // A fresh local write is never expired, never from the future and always beats
+            // the key's last version: only a full store can refuse it.
+            if let Decision::Full = self.decide(&state, &entry, now, Origin::Local) {
+                return Err(self.full_error());
             }
             self.store_locked(&mut state, entry, Origin::Local)?
         };
@@ -212,33 +255,101 @@ impl<I: Index> Store<I> {
         {
             let mut state = self.write_state();
             for entry in entries {
-                match self.decide(&state, &entry, now) {
-                    Decision::Store => {
-                        self.store_locked(&mut state, entry, origin)?;
-                        report.stored += 1;
-                    }
-                    Decision::Superseded => report.superseded += 1,
-                    Decision::Expired => report.expired += 1,
-                    Decision::Full => report.refused_full += 1,
-                }
+                self.apply_locked(&mut state, entry, now, origin, &mut report)?;
             }
         }
+        self.finish_apply(&report)?;
+        Ok(report)
+    }
+
+    /// Applies renewals: each takes the value this store already holds for its key, when
+    /// that value has the renewal's hash, and goes through the conflict rule like any
+    /// entry. Keys whose value this store does not hold are reported in `missing`.
+    pub fn apply_renewals(
+        &self,
+        renewals: impl IntoIterator<Item = Renewal>,
+        origin: Origin,
+    ) -> Result<ApplyReport, StoreError> {
+        let now = self.clock.now_ms();
+        let mut report = ApplyReport::default();
+        {
+            let mut state = self.write_state();
+            for renewal in renewals {
+                let value = match state.entries.get(&renewal.key) {
+                    Some(slot) if slot.value_hash == Some(renewal.value_hash) => {
+                        slot.entry.value.clone()
+                    }
+                    // Already newer here: nothing to do, nothing to ask for.
+                    Some(slot) if slot.entry.version >= renewal.version => {
+                        report.superseded += 1;
+                        continue;
+                    }
+                    _ => {
+                        report.missing.push(renewal.key);
+                        continue;
+                    }
+                };
+                let entry = Entry {
+                    key: renewal.key,
+                    value,
+                    version: renewal.version,
+                    timestamp: renewal.timestamp,
+                    max_age_ms: renewal.max_age_ms,
+                };
+                self.apply_locked(&mut state, entry, now, origin, &mut report)?;
+            }
+        }
+        self.finish_apply(&report)?;
+        Ok(report)
+    }
+
+    fn apply_locked(
+        &self,
+        state: &mut State<I>,
+        entry: Entry,
+        now: i64,
+        origin: Origin,
+        report: &mut ApplyReport,
+    ) -> Result<(), StoreError> {
+        match self.decide(state, &entry, now, origin) {
+            Decision::Store => {
+                self.store_locked(state, entry, origin)?;
+                report.stored += 1;
+            }
+            Decision::Superseded => report.superseded += 1,
+            Decision::Expired => report.expired += 1,
+            Decision::Full => report.refused_full += 1,
+            Decision::FromTheFuture => report.refused_future += 1,
+        }
+        Ok(())
+    }
+
+    fn finish_apply(&self, report: &ApplyReport) -> Result<(), StoreError> {
         if report.refused_full > 0 {
             tracing::warn!(store = %self.config.name, refused = report.refused_full,
                 max_entries = self.config.max_entries, "store full: refused new keys");
         }
+        if report.refused_future > 0 {
+            tracing::warn!(store = %self.config.name, refused = report.refused_future,
+                max_clock_skew_ms = self.config.max_clock_skew_ms,
+                "refused entries stamped too far in the future (a peer's clock is ahead?)");
+        }
         if self.config.durable_writes && report.stored > 0 {
             self.backend.flush()?;
         }
-        Ok(report)
+        Ok(())
     }
 
     /// The conflict rule, plus two guards: an entry that is already expired is not worth
     /// storing unless it supersedes what we hold (an old tombstone must still delete an
     /// older value), and a full store takes no new keys.
-    fn decide(&self, state: &State<I>, entry: &Entry, now: i64) -> Decision {
+    fn decide(&self, state: &State<I>, entry: &Entry, now: i64, origin: Origin) -> Decision {
+        let horizon = now.saturating_add(self.config.max_clock_skew_ms);
+        if origin == Origin::Remote && (entry.timestamp > horizon || entry.version > horizon) {
+            return Decision::FromTheFuture;
+        }
         match state.entries.get(&entry.key) {
-            Some(current) if !entry.supersedes(current) => Decision::Superseded,
+            Some(current) if !entry.supersedes(&current.entry) => Decision::Superseded,
             Some(_) => Decision::Store,
             None if entry.is_expired(now, self.config.tombstone_max_age_ms) => Decision::Expired,
             None if state.entries.len() >= self.config.max_entries => Decision::Full,
@@ -255,13 +366,21 @@ impl<I: Index> Store<I> {
         origin: Origin,
     ) -> Result<Arc<Entry>, StoreError> {
         self.backend.put(&entry.key, &codec::encode(&entry))?;
-        let entry = Arc::new(entry);
-        let old = state.entries.insert(entry.key.clone(), Arc::clone(&entry));
-        state.index.update(&entry.key, old.as_deref(), Some(&entry));
+        let slot = Slot::new(entry);
+        let entry = Arc::clone(&slot.entry);
+        let value_hash = slot.value_hash;
+        let old = state.entries.insert(entry.key.clone(), slot);
+        let value_unchanged =
+            value_hash.is_some() && old.as_ref().is_some_and(|old| old.value_hash == value_hash);
+        state
+            .index
+            .update(&entry.key, old.as_ref().map(|o| &*o.entry), Some(&entry));
         // No subscriber is fine: the replicator may not be running (single node).
         let _ = self.changes.send(Change {
             entry: Arc::clone(&entry),
             origin,
+            value_hash,
+            value_unchanged,
         });
         Ok(entry)
     }
@@ -275,13 +394,13 @@ impl<I: Index> Store<I> {
         let expired: Vec<Vec<u8>> = state
             .entries
             .values()
-            .filter(|e| e.is_expired(now, self.config.tombstone_max_age_ms))
-            .map(|e| e.key.clone())
+            .filter(|slot| slot.entry.is_expired(now, self.config.tombstone_max_age_ms))
+            .map(|slot| slot.entry.key.clone())
             .collect();
         for key in &expired {
             self.backend.remove(key)?;
             if let Some(old) = state.entries.remove(key) {
-                state.index.update(key, Some(&old), None);
+                state.index.update(key, Some(&old.entry), None);
             }
         }
         Ok(expired.len())
@@ -289,15 +408,70 @@ impl<I: Index> Store<I> {
 
     /// The entry stored under `key`, whatever its state (tombstone, expired).
     pub fn get(&self, key: &[u8]) -> Option<Arc<Entry>> {
-        self.read_state().entries.get(key).cloned()
+        self.read_state()
+            .entries
+            .get(key)
+            .map(|slot| Arc::clone(&slot.entry))
+    }
+
+    /// The entries stored under `keys` (absent keys are skipped).
+    pub fn get_many<'k>(&self, keys: impl IntoIterator<Item = &'k [u8]>) -> Vec<Arc<Entry>> {
+        let state = self.read_state();
+        keys.into_iter()
+            .filter_map(|key| state.entries.get(key).map(|slot| Arc::clone(&slot.entry)))
+            .collect()
     }
 
     /// Every stored entry, including tombstones and expired entries not yet collected,
     /// sorted by key (the raw dump of `GET /v1/store/{store}`).
     pub fn entries(&self) -> Vec<Arc<Entry>> {
-        let mut entries: Vec<Arc<Entry>> = self.read_state().entries.values().cloned().collect();
+        let mut entries: Vec<Arc<Entry>> = self
+            .read_state()
+            .entries
+            .values()
+            .map(|slot| Arc::clone(&slot.entry))
+            .collect();
         entries.sort_by(|a, b| a.key.cmp(&b.key));
         entries
+    }
+
+    /// The digest of every entry not expired at the store's now. Expired entries are left
+    /// out because replicas collect garbage at different moments; counting them would make
+    /// agreeing replicas look different until both had collected.
+    pub fn digest(&self) -> Digest {
+        let now = self.clock.now_ms();
+        let mut digest = Digest::empty();
+        for slot in self.read_state().entries.values() {
+            if !slot.entry.is_expired(now, self.config.tombstone_max_age_ms) {
+                digest.add(&slot.entry.key, slot.fingerprint);
+            }
+        }
+        digest
+    }
+
+    /// Summaries of the unexpired entries in the given digest buckets.
+    pub fn summaries(&self, buckets: &[usize]) -> Vec<Summary> {
+        let now = self.clock.now_ms();
+        let mut wanted = [false; crate::fingerprint::BUCKETS];
+        for &bucket in buckets {
+            if let Some(flag) = wanted.get_mut(bucket) {
+                *flag = true;
+            }
+        }
+        let mut summaries: Vec<Summary> = self
+            .read_state()
+            .entries
+            .values()
+            .filter(|slot| wanted[bucket_of(&slot.entry.key)])
+            .filter(|slot| !slot.entry.is_expired(now, self.config.tombstone_max_age_ms))
+            .map(|slot| Summary {
+                key: slot.entry.key.clone(),
+                version: slot.entry.version,
+                fingerprint: slot.fingerprint,
+            })
+            .collect();
+        summaries.sort_by(|a, b| a.key.cmp(&b.key));
+        summaries
     }
 
     pub fn len(&self) -> usize {
@@ -340,6 +514,16 @@ impl<I: Index> Store<I> {
 
     fn write_state(&self) -> RwLockWriteGuard<'_, State<I>> {
         self.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Slot {
+    fn new(entry: Entry) -> Self {
+        Slot {
+            fingerprint: fingerprint(&entry),
+            value_hash: entry.value.as_deref().map(value_hash),
+            entry: Arc::new(entry),
+        }
     }
 }
 

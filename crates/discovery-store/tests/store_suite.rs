@@ -429,3 +429,138 @@ proptest! {
         prop_assert_eq!(on_sled, in_memory);
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// What replication relies on
+// ---------------------------------------------------------------------------------------
+
+fn renewal_of(entry: &Entry, version: i64) -> discovery_store::Renewal {
+    discovery_store::Renewal {
+        key: entry.key.clone(),
+        version,
+        timestamp: version,
+        max_age_ms: Some(30_000),
+        value_hash: discovery_store::fingerprint::value_hash(entry.value.as_deref().unwrap()),
+    }
+}
+
+#[test]
+fn renewals_reuse_the_held_value_and_report_what_they_cannot_apply() {
+    for_each_backend(|kind| {
+        let clock = Arc::new(ManualClock::new(T0));
+        let store = open(kind.fresh(), &clock);
+        let held = entry("n1", Some("services"), T0);
+        store.apply([held.clone()], Origin::Remote).unwrap();
+
+        let report = store
+            .apply_renewals([renewal_of(&held, T0 + 10)], Origin::Remote)
+            .unwrap();
+        assert_eq!(report.stored, 1);
+        let renewed = store.get(b"n1").unwrap();
+        assert_eq!(
+            (renewed.version, renewed.value.as_deref()),
+            (T0 + 10, Some(&b"services"[..]))
+        );
+        assert_eq!(renewed.max_age_ms, Some(30_000));
+
+        let other_value = entry("n1", Some("different"), T0);
+        let unknown_key = entry("n2", Some("services"), T0);
+        let report = store
+            .apply_renewals(
+                [
+                    renewal_of(&other_value, T0 + 20),
+                    renewal_of(&unknown_key, T0 + 20),
+                    renewal_of(&held, T0 + 5),
+                ],
+                Origin::Remote,
+            )
+            .unwrap();
+        assert_eq!(report.missing, vec![b"n1".to_vec(), b"n2".to_vec()]);
+        assert_eq!(
+            report.superseded, 1,
+            "an older renewal of the held value changes nothing"
+        );
+        assert_eq!(store.get(b"n1").unwrap().version, T0 + 10);
+        assert_index_consistent(&store);
+    });
+}
+
+#[test]
+fn entries_from_too_far_in_the_future_are_refused_from_peers_only() {
+    for_each_backend(|kind| {
+        let clock = Arc::new(ManualClock::new(T0));
+        let store = open(kind.fresh(), &clock);
+        let skew = StoreConfig::new("x").max_clock_skew_ms;
+        let mut future_timestamp = entry("a", Some("v"), T0);
+        future_timestamp.timestamp = T0 + skew + 1;
+        let future_version = entry("b", Some("v"), T0 + skew + 1);
+        let just_inside = entry("c", Some("v"), T0 + skew);
+        let report = store
+            .apply(
+                [future_timestamp, future_version, just_inside],
+                Origin::Remote,
+            )
+            .unwrap();
+        assert_eq!((report.refused_future, report.stored), (2, 1));
+        assert!(store.get(b"a").is_none() && store.get(b"b").is_none());
+    });
+}
+
+#[test]
+fn changes_say_whether_the_value_changed() {
+    for_each_backend(|kind| {
+        let clock = Arc::new(ManualClock::new(T0));
+        let store = open(kind.fresh(), &clock);
+        let mut feed = store.subscribe();
+        store
+            .put(b"n".to_vec(), b"v1".to_vec(), Some(30_000))
+            .unwrap();
+        store
+            .put(b"n".to_vec(), b"v1".to_vec(), Some(30_000))
+            .unwrap();
+        store
+            .put(b"n".to_vec(), b"v2".to_vec(), Some(30_000))
+            .unwrap();
+        store.delete(b"n".to_vec()).unwrap();
+        let flags: Vec<(bool, bool)> = (0..4)
+            .map(|_| {
+                let change = feed.try_recv().unwrap();
+                (change.value_unchanged, change.value_hash.is_some())
+            })
+            .collect();
+        assert_eq!(
+            flags,
+            vec![(false, true), (true, true), (false, true), (false, false)]
+        );
+    });
+}
+
+#[test]
+fn digests_agree_for_the_same_entries_and_ignore_expired_ones() {
+    for_each_backend(|kind| {
+        let clock = Arc::new(ManualClock::new(T0));
+        let a = open(kind.fresh(), &clock);
+        let b = open(kind.fresh(), &clock);
+        let entries = vec![
+            entry("x", Some("1"), T0),
+            entry("y", None, T0),
+            entry("z", Some("3"), T0),
+        ];
+        a.apply(entries.clone(), Origin::Remote).unwrap();
+        b.apply(entries.into_iter().rev(), Origin::Remote).unwrap();
+        assert_eq!(a.digest(), b.digest());
+
+        let mut short_lived = entry("ttl", Some("v"), T0);
+        short_lived.max_age_ms = Some(1_000);
+        a.apply([short_lived], Origin::Remote).unwrap();
+        let differing = a.digest().differing_buckets(&b.digest());
+        assert_eq!(differing.len(), 1);
+        let summaries = a.summaries(&differing);
+        assert!(summaries.iter().any(|s| s.key == b"ttl"));
+        assert!(b.summaries(&differing).iter().all(|s| s.key != b"ttl"));
+
+        clock.advance(1_001);
+        assert_eq!(a.digest(), b.digest(), "an expired entry no longer counts");
+        assert_eq!(a.get_many([&b"x"[..], b"nope", b"y"]).len(), 2);
+    });
+}

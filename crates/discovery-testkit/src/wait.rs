@@ -3,10 +3,13 @@
 
 use std::fmt::Debug;
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 /// Polls `probe` every `interval` until it returns `Ok`, or fails after `timeout` with the
-/// last `Err` it returned.
+/// last `Err` it returned. Time is tokio's: on a paused runtime (simulations) the timeout
+/// is simulated time.
 pub async fn eventually<T, E, F, Fut>(timeout: Duration, what: &str, mut probe: F) -> T
 where
     E: Debug,

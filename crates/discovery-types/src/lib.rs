@@ -9,10 +9,12 @@
 //! * [`announcement`]: the bodies of dynamic (`PUT /v1/announcement/{nodeId}`) and static
 //!   (`POST /v1/announcement/static`) announcements and their validation.
 //! * [`store_wire`]: the raw replicated-entry shape of `/v1/store/{store}`.
+//! * [`replication`]: messages between discoveryd servers (push, digests, status).
 //! * [`limits`]: the size bounds every accepted input respects.
 
 pub mod announcement;
 pub mod limits;
+pub mod replication;
 pub mod service;
 pub mod store_wire;
 

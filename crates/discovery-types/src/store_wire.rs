@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize, Serializer};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WireEntry {
-    #[serde(with = "bytes")]
+    #[serde(with = "bytes_serde")]
     pub key: Vec<u8>,
     #[serde(
         default,
@@ -49,7 +49,7 @@ const BASE64: GeneralPurpose = GeneralPurpose::new(
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
-mod bytes {
+pub(crate) mod bytes_serde {
     use super::*;
 
     pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
@@ -73,7 +73,7 @@ mod optional_bytes {
         serializer: S,
     ) -> Result<S::Ok, S::Error> {
         match bytes {
-            Some(bytes) => super::bytes::serialize(bytes, serializer),
+            Some(bytes) => super::bytes_serde::serialize(bytes, serializer),
             None => serializer.serialize_none(),
         }
     }
@@ -104,6 +104,24 @@ mod optional_bytes {
         fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
             d.deserialize_any(BytesVisitor).map(Some)
         }
+    }
+}
+
+/// Borrowed bytes that serialise like an entry key (base64 in JSON).
+pub(crate) struct Base64Bytes<'a>(pub &'a [u8]);
+
+impl Serialize for Base64Bytes<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        bytes_serde::serialize(self.0, serializer)
+    }
+}
+
+/// Owned bytes that deserialise like an entry key.
+pub(crate) struct OwnedBytes(pub Vec<u8>);
+
+impl<'de> Deserialize<'de> for OwnedBytes {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        bytes_serde::deserialize(deserializer).map(OwnedBytes)
     }
 }
 

@@ -1,0 +1,129 @@
+//! One anti-entropy round with one peer for one store (`docs/REPLICATION.md`):
+//!
+//! 1. Ask for the peer's digest, sending our root. Equal roots: done, one small exchange.
+//! 2. Otherwise compare bucket hashes and ask for the peer's key summaries of the buckets
+//!    that differ.
+//! 3. Fetch the entries the peer has newer; send it the entries we have newer.
+//!
+//! Both directions are repaired in one round, and the conflict rule on each side makes the
+//! outcome independent of which peer started.
+
+use std::sync::Arc;
+
+use discovery_store::{Entry, Index, Origin, Store};
+use discovery_types::replication::{FetchRequest, PushRequest, SummariesRequest};
+
+use crate::config::ReplicatorConfig;
+use crate::convert::{entry_from_wire, entry_to_wire, summary_from_wire};
+use crate::peers::Peer;
+use crate::plan::plan;
+use crate::responder::digest_from_wire;
+use crate::transport::{PeerTransport, TransportError};
+use crate::Validator;
+
+/// What a round did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SyncOutcome {
+    /// The digests were equal: nothing to do.
+    pub in_agreement: bool,
+    pub fetched: usize,
+    pub pushed: usize,
+    /// Fetched entries refused by validation.
+    pub invalid: usize,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+}
+
+pub async fn reconcile<I: Index, T: PeerTransport>(
+    store: &Arc<Store<I>>,
+    name: &str,
+    validator: Option<&Validator>,
+    transport: &T,
+    peer: &Peer,
+    config: &ReplicatorConfig,
+) -> Result<SyncOutcome, TransportError> {
+    let mut outcome = SyncOutcome::default();
+    let local_digest = store.digest();
+    let root = discovery_types::replication::hex64(local_digest.root());
+    let exchange = transport.digest(peer, name, &root).await?;
+    outcome.bytes_sent += exchange.bytes_sent;
+    outcome.bytes_received += exchange.bytes_received;
+    let Some(remote) = exchange.body else {
+        outcome.in_agreement = true;
+        return Ok(outcome);
+    };
+    let remote_digest = digest_from_wire(&remote)
+        .ok_or_else(|| TransportError::Decode("malformed digest".into()))?;
+    let buckets = local_digest.differing_buckets(&remote_digest);
+    if buckets.is_empty() {
+        // Roots differ only because the stores changed between the two digests.
+        return Ok(outcome);
+    }
+
+    let exchange = transport
+        .summaries(
+            peer,
+            name,
+            &SummariesRequest {
+                buckets: buckets.clone(),
+            },
+        )
+        .await?;
+    outcome.bytes_sent += exchange.bytes_sent;
+    outcome.bytes_received += exchange.bytes_received;
+    let remote_summaries = exchange
+        .body
+        .entries
+        .into_iter()
+        .map(summary_from_wire)
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| TransportError::Decode("malformed summary".into()))?;
+    let local_summaries = store.summaries(&buckets);
+    let plan = plan(&local_summaries, &remote_summaries);
+
+    for keys in plan.fetch.chunks(config.max_batch_size.max(1)) {
+        let exchange = transport
+            .fetch(
+                peer,
+                name,
+                &FetchRequest {
+                    keys: keys.to_vec(),
+                },
+            )
+            .await?;
+        outcome.bytes_sent += exchange.bytes_sent;
+        outcome.bytes_received += exchange.bytes_received;
+        let mut entries: Vec<Entry> = exchange.body.into_iter().map(entry_from_wire).collect();
+        if let Some(validate) = validator {
+            let before = entries.len();
+            entries.retain(|entry| match validate(entry) {
+                Ok(()) => true,
+                Err(problem) => {
+                    tracing::warn!(peer = %peer.node_id, store = name, key = %String::from_utf8_lossy(&entry.key),
+                        %problem, "refusing an invalid entry from a peer");
+                    false
+                }
+            });
+            outcome.invalid += before - entries.len();
+        }
+        outcome.fetched += entries.len();
+        let store = Arc::clone(store);
+        tokio::task::spawn_blocking(move || store.apply(entries, Origin::Remote))
+            .await
+            .map_err(|e| TransportError::Decode(format!("apply task failed: {e}")))?
+            .map_err(|e| TransportError::Decode(format!("local store: {e}")))?;
+    }
+
+    for keys in plan.push.chunks(config.max_batch_size.max(1)) {
+        let entries = store.get_many(keys.iter().map(Vec::as_slice));
+        let request = PushRequest {
+            entries: entries.iter().map(|e| entry_to_wire(e)).collect(),
+            renewals: Vec::new(),
+        };
+        let exchange = transport.push(peer, name, &request).await?;
+        outcome.bytes_sent += exchange.bytes_sent;
+        outcome.bytes_received += exchange.bytes_received;
+        outcome.pushed += request.entries.len();
+    }
+    Ok(outcome)
+}

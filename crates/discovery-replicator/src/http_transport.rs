@@ -1,0 +1,151 @@
+//! The production transport: JSON over HTTP/1.1 to the peer's `/v1/replication/...`
+//! endpoints, with a deadline on every request.
+
+use std::time::Duration;
+
+use discovery_types::replication::{
+    DigestResponse, FetchRequest, PushRequest, PushResponse, SummariesRequest, SummariesResponse,
+};
+use discovery_types::WireEntry;
+use reqwest::header::{CONTENT_TYPE, IF_NONE_MATCH};
+use reqwest::StatusCode;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::peers::Peer;
+use crate::transport::{Exchange, PeerTransport, TransportError, TransportResult};
+
+/// Replication over HTTP. Cheap to clone (one shared connection pool).
+#[derive(Debug, Clone)]
+pub struct HttpTransport {
+    client: reqwest::Client,
+}
+
+impl HttpTransport {
+    /// `request_timeout` bounds every request, so a hung peer stalls only its own queue
+    /// and only for that long.
+    pub fn new(node_id: &str, request_timeout: Duration) -> Result<Self, TransportError> {
+        let client = reqwest::Client::builder()
+            .user_agent(node_id)
+            .connect_timeout(request_timeout.min(Duration::from_secs(3)))
+            .timeout(request_timeout)
+            .pool_idle_timeout(Duration::from_secs(60))
+            // Peers are addressed directly; an HTTP_PROXY in the environment must not
+            // reroute replication.
+            .no_proxy()
+            .build()
+            .map_err(|e| TransportError::Unreachable(format!("cannot build HTTP client: {e}")))?;
+        Ok(HttpTransport { client })
+    }
+
+    fn url(peer: &Peer, store: &str, action: &str) -> String {
+        format!("{}/v1/replication/{store}/{action}", peer.url)
+    }
+
+    async fn post<Q: Serialize, R: DeserializeOwned>(
+        &self,
+        url: String,
+        request: &Q,
+    ) -> TransportResult<R> {
+        let body =
+            serde_json::to_vec(request).map_err(|e| TransportError::Decode(e.to_string()))?;
+        let bytes_sent = body.len() as u64;
+        let response = self
+            .client
+            .post(url)
+            .header(CONTENT_TYPE, "application/json")
+            .body(body)
+            .send()
+            .await
+            .map_err(classify)?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(classify)?;
+        if !status.is_success() {
+            return Err(status_error(status, &bytes));
+        }
+        let body =
+            serde_json::from_slice(&bytes).map_err(|e| TransportError::Decode(e.to_string()))?;
+        Ok(Exchange {
+            body,
+            bytes_sent,
+            bytes_received: bytes.len() as u64,
+        })
+    }
+}
+
+impl PeerTransport for HttpTransport {
+    async fn push(
+        &self,
+        peer: &Peer,
+        store: &str,
+        request: &PushRequest,
+    ) -> TransportResult<PushResponse> {
+        self.post(Self::url(peer, store, "push"), request).await
+    }
+
+    async fn digest(
+        &self,
+        peer: &Peer,
+        store: &str,
+        local_root: &str,
+    ) -> TransportResult<Option<DigestResponse>> {
+        let response = self
+            .client
+            .get(Self::url(peer, store, "digest"))
+            .header(IF_NONE_MATCH, format!("\"{local_root}\""))
+            .send()
+            .await
+            .map_err(classify)?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(classify)?;
+        let body = match status {
+            StatusCode::NOT_MODIFIED => None,
+            s if s.is_success() => Some(
+                serde_json::from_slice(&bytes)
+                    .map_err(|e| TransportError::Decode(e.to_string()))?,
+            ),
+            _ => return Err(status_error(status, &bytes)),
+        };
+        Ok(Exchange {
+            body,
+            bytes_sent: 0,
+            bytes_received: bytes.len() as u64,
+        })
+    }
+
+    async fn summaries(
+        &self,
+        peer: &Peer,
+        store: &str,
+        request: &SummariesRequest,
+    ) -> TransportResult<SummariesResponse> {
+        self.post(Self::url(peer, store, "summaries"), request)
+            .await
+    }
+
+    async fn fetch(
+        &self,
+        peer: &Peer,
+        store: &str,
+        request: &FetchRequest,
+    ) -> TransportResult<Vec<WireEntry>> {
+        self.post(Self::url(peer, store, "entries"), request).await
+    }
+}
+
+fn classify(error: reqwest::Error) -> TransportError {
+    if error.is_timeout() {
+        TransportError::Timeout
+    } else {
+        TransportError::Unreachable(error.to_string())
+    }
+}
+
+fn status_error(status: StatusCode, body: &[u8]) -> TransportError {
+    let text = String::from_utf8_lossy(body);
+    let message: String = text.trim().chars().take(200).collect();
+    TransportError::Status {
+        status: status.as_u16(),
+        message,
+    }
+}

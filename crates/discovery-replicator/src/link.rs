@@ -1,0 +1,122 @@
+//! A link: everything about replicating one store to one peer — its push queue, the
+//! peer's current address, and counters for the status page.
+
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use discovery_types::replication::PeerStoreStatus;
+use tokio::sync::{watch, Notify};
+
+use crate::peers::Peer;
+use crate::queue::{PendingChange, PushQueue};
+
+pub(crate) struct Link {
+    pub store: String,
+    /// The peer's current address; the inventory can move it without a restart.
+    pub peer: watch::Receiver<Peer>,
+    queue: Mutex<PushQueue>,
+    /// Wakes the push worker when the queue gains a change.
+    pub wake: Notify,
+    pub stats: LinkStats,
+}
+
+#[derive(Default)]
+pub(crate) struct LinkStats {
+    pub pushed_entries: AtomicU64,
+    pub pushed_renewals: AtomicU64,
+    pub push_failures: AtomicU64,
+    pub last_push_ok_ms: AtomicI64,
+    pub syncs_ok: AtomicU64,
+    pub syncs_failed: AtomicU64,
+    pub last_sync_ok_ms: AtomicI64,
+    pub last_sync_in_agreement: AtomicBool,
+    pub sync_fetched: AtomicU64,
+    pub sync_pushed: AtomicU64,
+    pub bytes_sent: AtomicU64,
+    pub bytes_received: AtomicU64,
+    pub last_error: Mutex<Option<String>>,
+}
+
+impl Link {
+    pub fn new(store: &str, peer: watch::Receiver<Peer>, queue_size: usize) -> Arc<Self> {
+        Arc::new(Link {
+            store: store.to_owned(),
+            peer,
+            queue: Mutex::new(PushQueue::new(queue_size)),
+            wake: Notify::new(),
+            stats: LinkStats::default(),
+        })
+    }
+
+    pub fn peer(&self) -> Peer {
+        self.peer.borrow().clone()
+    }
+
+    pub fn queue(&self) -> MutexGuard<'_, PushQueue> {
+        // The queue's maps stay consistent even if a holder panicked.
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues a change and wakes the worker. Logs when the queue starts dropping.
+    pub fn enqueue(&self, change: PendingChange) {
+        let dropped = {
+            let mut queue = self.queue();
+            let before = queue.dropped();
+            queue.push(change);
+            (queue.dropped() > before).then_some(queue.dropped())
+        };
+        if let Some(total) = dropped {
+            if total.is_power_of_two() {
+                tracing::warn!(peer = %self.peer().node_id, store = %self.store, dropped = total,
+                    "push queue full: dropping the oldest changes; anti-entropy will repair them");
+            }
+        }
+        self.wake.notify_one();
+    }
+
+    pub fn record_error(&self, error: String) {
+        if let Ok(mut last) = self.stats.last_error.lock() {
+            *last = Some(error);
+        }
+    }
+
+    pub fn clear_error(&self) {
+        if let Ok(mut last) = self.stats.last_error.lock() {
+            *last = None;
+        }
+    }
+
+    pub fn record_bytes(&self, sent: u64, received: u64) {
+        self.stats.bytes_sent.fetch_add(sent, Ordering::Relaxed);
+        self.stats
+            .bytes_received
+            .fetch_add(received, Ordering::Relaxed);
+    }
+
+    pub fn status(&self) -> PeerStoreStatus {
+        let s = &self.stats;
+        let time = |v: &AtomicI64| Some(v.load(Ordering::Relaxed)).filter(|&t| t > 0);
+        let (queued, dropped) = {
+            let queue = self.queue();
+            (queue.len(), queue.dropped())
+        };
+        PeerStoreStatus {
+            store: self.store.clone(),
+            queued,
+            pushed_entries: s.pushed_entries.load(Ordering::Relaxed),
+            pushed_renewals: s.pushed_renewals.load(Ordering::Relaxed),
+            push_failures: s.push_failures.load(Ordering::Relaxed),
+            dropped,
+            last_push_ok_ms: time(&s.last_push_ok_ms),
+            syncs_ok: s.syncs_ok.load(Ordering::Relaxed),
+            syncs_failed: s.syncs_failed.load(Ordering::Relaxed),
+            last_sync_ok_ms: time(&s.last_sync_ok_ms),
+            last_sync_in_agreement: s.last_sync_in_agreement.load(Ordering::Relaxed),
+            sync_fetched: s.sync_fetched.load(Ordering::Relaxed),
+            sync_pushed: s.sync_pushed.load(Ordering::Relaxed),
+            bytes_sent: s.bytes_sent.load(Ordering::Relaxed),
+            bytes_received: s.bytes_received.load(Ordering::Relaxed),
+            last_error: s.last_error.lock().ok().and_then(|e| e.clone()),
+        }
+    }
+}

@@ -1,0 +1,351 @@
+//! The replicator's driver: keeps one link per (peer, store) in step with the peer set,
+//! feeds local changes into the links' queues, runs the push workers and the periodic
+//! anti-entropy rounds, and shuts all of it down in order.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::time::Duration;
+
+use discovery_store::{Clock, Index, Origin, Store};
+use discovery_types::replication::PeerStatus;
+use tokio::sync::{broadcast, watch};
+use tokio::task::{JoinHandle, JoinSet};
+
+use crate::anti_entropy::reconcile;
+use crate::config::ReplicatorConfig;
+use crate::link::Link;
+use crate::peers::Peer;
+use crate::push::run_push_worker;
+use crate::queue::PendingChange;
+use crate::transport::PeerTransport;
+use crate::{Phase, Validator};
+
+/// A store to replicate, with its settings.
+pub struct ReplicatedStore<I: Index> {
+    pub name: String,
+    pub store: Arc<Store<I>>,
+    pub config: ReplicatorConfig,
+    /// Checks entries fetched from peers before they are applied (pushed entries are
+    /// checked by the receiving HTTP handler).
+    pub validator: Option<Validator>,
+}
+
+struct PeerLinks {
+    address: watch::Sender<Peer>,
+    /// One link per replicated store, in the order of `Replicator::spawn`'s `stores`.
+    links: Vec<Arc<Link>>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+#[derive(Default)]
+struct Shared {
+    peers: RwLock<BTreeMap<String, PeerLinks>>,
+}
+
+impl Shared {
+    fn peers(&self) -> RwLockReadGuard<'_, BTreeMap<String, PeerLinks>> {
+        self.peers.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn links_of_store(&self, index: usize) -> Vec<Arc<Link>> {
+        self.peers()
+            .values()
+            .filter_map(|p| p.links.get(index).cloned())
+            .collect()
+    }
+}
+
+/// Starts replication.
+pub struct Replicator;
+
+impl Replicator {
+    /// Replicates `stores` with the peers published on `peers`, over `transport`.
+    pub fn spawn<I: Index, T: PeerTransport>(
+        stores: Vec<ReplicatedStore<I>>,
+        transport: Arc<T>,
+        mut peers: watch::Receiver<Arc<Vec<Peer>>>,
+        clock: Arc<dyn Clock>,
+    ) -> ReplicatorHandle {
+        let shared = Arc::new(Shared::default());
+        let (phase_tx, phase_rx) = watch::channel(Phase::Running);
+        let stores = Arc::new(stores);
+        let mut tasks = Vec::new();
+
+        let context = Context {
+            shared: Arc::clone(&shared),
+            stores: Arc::clone(&stores),
+            transport: Arc::clone(&transport),
+            clock: Arc::clone(&clock),
+            phase: phase_rx.clone(),
+        };
+        // Subscribe before anything else runs, so no local change is missed.
+        for (index, replicated) in stores.iter().enumerate() {
+            let feed = replicated.store.subscribe();
+            tasks.push(tokio::spawn(fan_out(
+                index,
+                feed,
+                Arc::clone(&shared),
+                phase_rx.clone(),
+            )));
+        }
+        let initial = peers.borrow_and_update().clone();
+        context.apply_peer_set(&initial);
+        for index in 0..stores.len() {
+            tasks.push(tokio::spawn(context.clone().anti_entropy_loop(index)));
+        }
+        tasks.push(tokio::spawn(context.clone().follow_peer_set(peers)));
+
+        ReplicatorHandle {
+            shared,
+            phase_tx,
+            tasks,
+        }
+    }
+}
+
+struct Context<I: Index, T: PeerTransport> {
+    shared: Arc<Shared>,
+    stores: Arc<Vec<ReplicatedStore<I>>>,
+    transport: Arc<T>,
+    clock: Arc<dyn Clock>,
+    phase: watch::Receiver<Phase>,
+}
+
+impl<I: Index, T: PeerTransport> Clone for Context<I, T> {
+    fn clone(&self) -> Self {
+        Context {
+            shared: Arc::clone(&self.shared),
+            stores: Arc::clone(&self.stores),
+            transport: Arc::clone(&self.transport),
+            clock: Arc::clone(&self.clock),
+            phase: self.phase.clone(),
+        }
+    }
+}
+
+impl<I: Index, T: PeerTransport> Context<I, T> {
+    async fn follow_peer_set(self, mut peers: watch::Receiver<Arc<Vec<Peer>>>) {
+        let mut phase = self.phase.clone();
+        loop {
+            tokio::select! {
+                changed = peers.changed() => {
+                    if changed.is_err() { return; }
+                    let set = peers.borrow_and_update().clone();
+                    self.apply_peer_set(&set);
+                }
+                _ = phase.changed() => return,
+            }
+        }
+    }
+
+    /// Adds links for new peers, stops those of removed peers, and moves re-addressed
+    /// peers without losing their queues.
+    fn apply_peer_set(&self, set: &[Peer]) {
+        let mut current = self.shared.peers.write().unwrap_or_else(|e| e.into_inner());
+        let wanted: BTreeMap<&str, &Peer> = set.iter().map(|p| (p.node_id.as_str(), p)).collect();
+        let removed: Vec<String> = current
+            .keys()
+            .filter(|id| !wanted.contains_key(id.as_str()))
+            .cloned()
+            .collect();
+        for node_id in removed {
+            if let Some(peer) = current.remove(&node_id) {
+                tracing::info!(peer = %node_id, "peer left the inventory; replication to it stops");
+                peer.workers.iter().for_each(JoinHandle::abort);
+            }
+        }
+        for (node_id, peer) in wanted {
+            match current.get(node_id) {
+                Some(existing) if *existing.address.borrow() == *peer => {}
+                Some(existing) => {
+                    tracing::info!(peer = %node_id, url = %peer.url, "peer moved to a new address");
+                    existing.address.send_replace(peer.clone());
+                }
+                None => {
+                    tracing::info!(peer = %node_id, url = %peer.url, "replicating with a new peer");
+                    current.insert(node_id.to_owned(), self.start_peer(peer));
+                }
+            }
+        }
+    }
+
+    fn start_peer(&self, peer: &Peer) -> PeerLinks {
+        let (address, address_rx) = watch::channel(peer.clone());
+        let mut links = Vec::new();
+        let mut workers = Vec::new();
+        for replicated in self.stores.iter() {
+            let link = Link::new(
+                &replicated.name,
+                address_rx.clone(),
+                replicated.config.queue_size,
+            );
+            workers.push(tokio::spawn(run_push_worker(
+                Arc::clone(&link),
+                Arc::clone(&self.transport),
+                replicated.config.clone(),
+                Arc::clone(&self.clock),
+                self.phase.clone(),
+            )));
+            links.push(link);
+        }
+        PeerLinks {
+            address,
+            links,
+            workers,
+        }
+    }
+
+    /// Every `replication-interval`, starting now: one round with every peer, in parallel.
+    async fn anti_entropy_loop(self, index: usize) {
+        let replicated = &self.stores[index];
+        let mut ticker = tokio::time::interval(replicated.config.replication_interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut phase = self.phase.clone();
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                _ = phase.changed() => return,
+            }
+            let mut round = JoinSet::new();
+            for link in self.shared.links_of_store(index) {
+                round.spawn(self.clone().sync_link(index, link));
+            }
+            tokio::select! {
+                _ = async { while round.join_next().await.is_some() {} } => {}
+                _ = phase.changed() => return,
+            }
+        }
+    }
+
+    async fn sync_link(self, index: usize, link: Arc<Link>) {
+        let replicated = &self.stores[index];
+        let peer = link.peer();
+        let result = reconcile(
+            &replicated.store,
+            &replicated.name,
+            replicated.validator.as_ref(),
+            &*self.transport,
+            &peer,
+            &replicated.config,
+        )
+        .await;
+        let stats = &link.stats;
+        match result {
+            Ok(outcome) => {
+                link.record_bytes(outcome.bytes_sent, outcome.bytes_received);
+                stats.syncs_ok.fetch_add(1, Ordering::Relaxed);
+                stats
+                    .last_sync_ok_ms
+                    .store(self.clock.now_ms(), Ordering::Relaxed);
+                stats
+                    .last_sync_in_agreement
+                    .store(outcome.in_agreement, Ordering::Relaxed);
+                stats
+                    .sync_fetched
+                    .fetch_add(outcome.fetched as u64, Ordering::Relaxed);
+                stats
+                    .sync_pushed
+                    .fetch_add(outcome.pushed as u64, Ordering::Relaxed);
+                if !outcome.in_agreement {
+                    tracing::debug!(peer = %peer.node_id, store = %replicated.name, fetched = outcome.fetched,
+                        pushed = outcome.pushed, "anti-entropy repaired differences");
+                }
+            }
+            Err(error) => {
+                stats.syncs_failed.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(peer = %peer.node_id, store = %replicated.name, %error, "anti-entropy round failed");
+                link.record_error(format!("anti-entropy: {error}"));
+            }
+        }
+    }
+}
+
+/// Feeds the store's local changes to every peer's queue for that store. Changes that
+/// came from peers are not relayed: their origin pushes them to everyone, and
+/// anti-entropy covers the rest.
+async fn fan_out(
+    index: usize,
+    mut feed: broadcast::Receiver<discovery_store::Change>,
+    shared: Arc<Shared>,
+    mut phase: watch::Receiver<Phase>,
+) {
+    loop {
+        let change = tokio::select! {
+            received = feed.recv() => received,
+            _ = phase.changed() => return,
+        };
+        match change {
+            Ok(change) if change.origin == Origin::Local => {
+                let pending = PendingChange {
+                    full: !change.value_unchanged,
+                    value_hash: change.value_hash,
+                    entry: change.entry,
+                };
+                for link in shared.links_of_store(index) {
+                    link.enqueue(pending.clone());
+                }
+            }
+            Ok(_) => {}
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                tracing::warn!(
+                    missed,
+                    "replication fell behind the change feed; anti-entropy will repair"
+                );
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+/// A running replicator.
+pub struct ReplicatorHandle {
+    shared: Arc<Shared>,
+    phase_tx: watch::Sender<Phase>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl ReplicatorHandle {
+    /// Replication state towards every peer, for `/v1/replication/status`.
+    pub fn peer_statuses(&self) -> Vec<PeerStatus> {
+        self.shared
+            .peers()
+            .iter()
+            .map(|(node_id, peer)| PeerStatus {
+                node_id: node_id.clone(),
+                url: peer.address.borrow().url.clone(),
+                stores: peer.links.iter().map(|l| l.status()).collect(),
+            })
+            .collect()
+    }
+
+    /// Stops anti-entropy and the change feed, then gives the push queues up to
+    /// `drain_timeout` to empty (unreachable peers are given up at once), then stops.
+    pub async fn shutdown(self, drain_timeout: Duration) {
+        let _ = self.phase_tx.send(Phase::Draining);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        let workers: Vec<JoinHandle<()>> = {
+            let mut peers = self.shared.peers.write().unwrap_or_else(|e| e.into_inner());
+            std::mem::take(&mut *peers)
+                .into_values()
+                .flat_map(|p| p.workers)
+                .collect()
+        };
+        let aborts: Vec<_> = workers.iter().map(JoinHandle::abort_handle).collect();
+        let drained = tokio::time::timeout(drain_timeout, async {
+            for worker in workers {
+                let _ = worker.await;
+            }
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                ?drain_timeout,
+                "push queues not drained in time; anti-entropy will catch peers up"
+            );
+            aborts.iter().for_each(|a| a.abort());
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! How the replicator reaches a peer. The replicator knows nothing about HTTP routes:
+//! [`HttpTransport`](crate::HttpTransport) maps these calls to `/v1/replication/...`
+//! requests; [`SimNetwork`](crate::sim::SimNetwork) delivers them in process, with link
+//! cuts, drops and delays, for deterministic simulations.
+
+use std::future::Future;
+
+use discovery_types::replication::{
+    DigestResponse, FetchRequest, PushRequest, PushResponse, SummariesRequest, SummariesResponse,
+};
+use discovery_types::WireEntry;
+use thiserror::Error;
+
+use crate::peers::Peer;
+
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
+pub enum TransportError {
+    #[error("unreachable: {0}")]
+    Unreachable(String),
+    #[error("timed out")]
+    Timeout,
+    #[error("answered {status}: {message}")]
+    Status { status: u16, message: String },
+    #[error("unreadable answer: {0}")]
+    Decode(String),
+}
+
+/// An answer and what it cost on the wire (request and response bodies).
+#[derive(Debug, Clone)]
+pub struct Exchange<T> {
+    pub body: T,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+}
+
+pub type TransportResult<T> = Result<Exchange<T>, TransportError>;
+
+/// One request kind per protocol step; see `docs/REPLICATION.md`.
+pub trait PeerTransport: Send + Sync + 'static {
+    /// Delivers changed entries and renewals; answers which renewals need their value.
+    fn push(
+        &self,
+        peer: &Peer,
+        store: &str,
+        request: &PushRequest,
+    ) -> impl Future<Output = TransportResult<PushResponse>> + Send;
+
+    /// The peer's digest, or `None` when its root equals `local_root` (in agreement).
+    fn digest(
+        &self,
+        peer: &Peer,
+        store: &str,
+        local_root: &str,
+    ) -> impl Future<Output = TransportResult<Option<DigestResponse>>> + Send;
+
+    fn summaries(
+        &self,
+        peer: &Peer,
+        store: &str,
+        request: &SummariesRequest,
+    ) -> impl Future<Output = TransportResult<SummariesResponse>> + Send;
+
+    fn fetch(
+        &self,
+        peer: &Peer,
+        store: &str,
+        request: &FetchRequest,
+    ) -> impl Future<Output = TransportResult<Vec<WireEntry>>> + Send;
+}

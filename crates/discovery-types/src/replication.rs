@@ -1,0 +1,239 @@
+//! Messages of the replication protocol between discoveryd servers (ours, not airlift's;
+//! `docs/REPLICATION.md` describes the exchange). Keys are base64 like in
+//! [`WireEntry`](crate::WireEntry); hashes are lowercase hex.
+//!
+//! | Request | Body | Answer |
+//! |---|---|---|
+//! | `POST /v1/replication/{store}/push` | [`PushRequest`] | [`PushResponse`] |
+//! | `GET /v1/replication/{store}/digest` with `If-None-Match: "<root>"` | – | 304, or [`DigestResponse`] |
+//! | `POST /v1/replication/{store}/summaries` | [`SummariesRequest`] | [`SummariesResponse`] |
+//! | `POST /v1/replication/{store}/entries` | [`FetchRequest`] | `[WireEntry]` |
+//! | `GET /v1/replication/status` | – | [`ReplicationStatus`] |
+
+use serde::{Deserialize, Serialize};
+
+use crate::store_wire::{bytes_serde, WireEntry};
+
+/// A batch pushed to a peer: changed entries in full, renewals by value hash.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushRequest {
+    #[serde(default)]
+    pub entries: Vec<WireEntry>,
+    #[serde(default)]
+    pub renewals: Vec<WireRenewal>,
+}
+
+/// "Same value as the one you hold for this key, now with this version, timestamp and
+/// max age." About 150 bytes instead of the whole value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WireRenewal {
+    #[serde(with = "bytes_serde")]
+    pub key: Vec<u8>,
+    pub version: i64,
+    pub timestamp: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age_in_ms: Option<i64>,
+    /// 128-bit hash of the value, 32 hex digits.
+    pub value_hash: String,
+}
+
+/// The keys of renewals the receiver could not apply because it does not hold the value
+/// they renew; the sender follows up with those entries in full.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushResponse {
+    #[serde(default, with = "key_list")]
+    pub missing: Vec<Vec<u8>>,
+}
+
+/// A store's digest: per-bucket hashes (16 hex digits each) and their root.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DigestResponse {
+    pub root: String,
+    pub buckets: Vec<String>,
+}
+
+/// Which digest buckets to list key by key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SummariesRequest {
+    pub buckets: Vec<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SummariesResponse {
+    pub entries: Vec<WireSummary>,
+}
+
+/// One key's version and content fingerprint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireSummary {
+    #[serde(with = "bytes_serde")]
+    pub key: Vec<u8>,
+    pub version: i64,
+    /// 64-bit fingerprint of the whole entry, 16 hex digits.
+    pub fingerprint: String,
+}
+
+/// Entries wanted in full.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FetchRequest {
+    #[serde(with = "key_list")]
+    pub keys: Vec<Vec<u8>>,
+}
+
+/// What `GET /v1/replication/status` reports: this node and every peer it replicates to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplicationStatus {
+    pub node_id: String,
+    pub environment: String,
+    /// Where peers come from (`service-inventory.uri`), if replication is configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inventory: Option<String>,
+    /// The last inventory load failure, cleared by the next success.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inventory_error: Option<String>,
+    /// Per store: entry count and digest root, so replicas can be compared at a glance.
+    pub stores: Vec<StoreStatus>,
+    pub peers: Vec<PeerStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoreStatus {
+    pub name: String,
+    pub entries: usize,
+    pub digest_root: String,
+    /// Entries refused because they were stamped too far in the future.
+    pub refused_future: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PeerStatus {
+    pub node_id: String,
+    pub url: String,
+    pub stores: Vec<PeerStoreStatus>,
+}
+
+/// Replication towards one peer for one store. Times are ms since the epoch.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PeerStoreStatus {
+    pub store: String,
+    /// Changes waiting to be pushed.
+    pub queued: usize,
+    pub pushed_entries: u64,
+    pub pushed_renewals: u64,
+    pub push_failures: u64,
+    /// Changes dropped because the queue was full (repaired by anti-entropy).
+    pub dropped: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_push_ok_ms: Option<i64>,
+    pub syncs_ok: u64,
+    pub syncs_failed: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sync_ok_ms: Option<i64>,
+    /// Whether the last successful anti-entropy round found the replicas identical.
+    pub last_sync_in_agreement: bool,
+    /// Entries taken from this peer by anti-entropy.
+    pub sync_fetched: u64,
+    /// Entries sent to this peer by anti-entropy.
+    pub sync_pushed: u64,
+    /// Request and response body bytes exchanged with this peer.
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+/// A list of byte strings as base64 text.
+mod key_list {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use crate::store_wire::Base64Bytes;
+
+    pub fn serialize<S: Serializer>(keys: &[Vec<u8>], serializer: S) -> Result<S::Ok, S::Error> {
+        let wrapped: Vec<Base64Bytes<'_>> = keys.iter().map(|k| Base64Bytes(k)).collect();
+        wrapped.serialize(serializer)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<Vec<u8>>, D::Error> {
+        let owned: Vec<crate::store_wire::OwnedBytes> = Vec::deserialize(deserializer)?;
+        Ok(owned.into_iter().map(|b| b.0).collect())
+    }
+}
+
+/// Hashes as fixed-width lowercase hex.
+pub fn hex64(value: u64) -> String {
+    format!("{value:016x}")
+}
+
+pub fn hex128(value: u128) -> String {
+    format!("{value:032x}")
+}
+
+pub fn parse_hex64(text: &str) -> Option<u64> {
+    (text.len() == 16)
+        .then(|| u64::from_str_radix(text, 16).ok())
+        .flatten()
+}
+
+pub fn parse_hex128(text: &str) -> Option<u128> {
+    (text.len() == 32)
+        .then(|| u128::from_str_radix(text, 16).ok())
+        .flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store_wire::WireVersion;
+
+    #[test]
+    fn push_messages_round_trip_with_base64_keys() {
+        let request = PushRequest {
+            entries: vec![WireEntry {
+                key: b"n1".to_vec(),
+                value: Some(b"[]".to_vec()),
+                version: WireVersion { sequence: 2 },
+                timestamp: 2,
+                max_age_in_ms: Some(30_000),
+            }],
+            renewals: vec![WireRenewal {
+                key: b"n2".to_vec(),
+                version: 3,
+                timestamp: 3,
+                max_age_in_ms: Some(30_000),
+                value_hash: hex128(7),
+            }],
+        };
+        let json = serde_json::to_string(&request).unwrap();
+        assert!(json.contains(r#""key":"bjI=""#), "{json}");
+        assert!(
+            json.contains(r#""valueHash":"00000000000000000000000000000007""#),
+            "{json}"
+        );
+        assert_eq!(serde_json::from_str::<PushRequest>(&json).unwrap(), request);
+
+        let response = PushResponse {
+            missing: vec![b"n2".to_vec()],
+        };
+        let json = serde_json::to_string(&response).unwrap();
+        assert_eq!(json, r#"{"missing":["bjI="]}"#);
+        assert_eq!(
+            serde_json::from_str::<PushResponse>(&json).unwrap(),
+            response
+        );
+    }
+
+    #[test]
+    fn hex_helpers_are_strict() {
+        assert_eq!(parse_hex64(&hex64(u64::MAX)), Some(u64::MAX));
+        assert_eq!(parse_hex128(&hex128(5)), Some(5));
+        assert_eq!(parse_hex64("abc"), None);
+        assert_eq!(parse_hex64("zzzzzzzzzzzzzzzz"), None);
+    }
+}
