@@ -32,7 +32,7 @@ pub use anti_entropy::{reconcile, SyncOutcome};
 pub use config::{backoff_delay, ReplicatorConfig};
 pub use http_transport::HttpTransport;
 pub use peers::Peer;
-pub use replicator::{ReplicatedStore, Replicator, ReplicatorHandle};
+pub use replicator::{ReplicatedStore, Replicator, ReplicatorHandle, ReplicatorStatus};
 pub use transport::{PeerTransport, TransportError};
 
 /// Checks an entry received from a peer; `Err` says why it is refused.

@@ -80,9 +80,12 @@ impl Link {
         }
     }
 
-    pub fn clear_error(&self) {
+    /// Clears the last error if it is of the kind (`prefix`) that just succeeded.
+    pub fn clear_error(&self, prefix: &str) {
         if let Ok(mut last) = self.stats.last_error.lock() {
-            *last = None;
+            if last.as_deref().is_some_and(|e| e.starts_with(prefix)) {
+                *last = None;
+            }
         }
     }
 

@@ -16,6 +16,9 @@ use crate::queue::PendingChange;
 use crate::transport::PeerTransport;
 use crate::Phase;
 
+/// Prefix of push errors in a link's `last_error`.
+const PUSH_ERROR: &str = "push: ";
+
 pub(crate) async fn run_push_worker<T: PeerTransport>(
     link: Arc<Link>,
     transport: Arc<T>,
@@ -59,7 +62,7 @@ pub(crate) async fn run_push_worker<T: PeerTransport>(
                     .store(clock.now_ms(), Ordering::Relaxed);
                 if consecutive_failures > 0 {
                     tracing::info!(peer = %peer.node_id, store = %link.store, "pushes to peer succeed again");
-                    link.clear_error();
+                    link.clear_error(PUSH_ERROR);
                 }
                 consecutive_failures = 0;
                 // Renewals the peer could not apply go again, this time with their value.
@@ -85,7 +88,7 @@ pub(crate) async fn run_push_worker<T: PeerTransport>(
                     tracing::warn!(peer = %peer.node_id, url = %peer.url, store = %link.store, %error,
                         "push to peer failed; retrying with back-off");
                 }
-                link.record_error(format!("push: {error}"));
+                link.record_error(format!("{PUSH_ERROR}{error}"));
                 if draining {
                     // Shutting down and the peer is not answering: leave the rest to
                     // anti-entropy after restart.

@@ -10,10 +10,10 @@ use std::time::Duration;
 use discovery_store::{Clock, Index, Origin, Store};
 use discovery_types::replication::PeerStatus;
 use tokio::sync::{broadcast, watch};
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 
 use crate::anti_entropy::reconcile;
-use crate::config::ReplicatorConfig;
+use crate::config::{backoff_delay, ReplicatorConfig};
 use crate::link::Link;
 use crate::peers::Peer;
 use crate::push::run_push_worker;
@@ -35,8 +35,14 @@ struct PeerLinks {
     address: watch::Sender<Peer>,
     /// One link per replicated store, in the order of `Replicator::spawn`'s `stores`.
     links: Vec<Arc<Link>>,
+    /// Push workers: drained on shutdown.
     workers: Vec<JoinHandle<()>>,
+    /// Anti-entropy loops: stopped at once on shutdown.
+    sync_tasks: Vec<JoinHandle<()>>,
 }
+
+/// Prefix of anti-entropy errors in a link's `last_error`.
+const SYNC_ERROR: &str = "anti-entropy: ";
 
 #[derive(Default)]
 struct Shared {
@@ -91,9 +97,6 @@ impl Replicator {
         }
         let initial = peers.borrow_and_update().clone();
         context.apply_peer_set(&initial);
-        for index in 0..stores.len() {
-            tasks.push(tokio::spawn(context.clone().anti_entropy_loop(index)));
-        }
         tasks.push(tokio::spawn(context.clone().follow_peer_set(peers)));
 
         ReplicatorHandle {
@@ -152,7 +155,10 @@ impl<I: Index, T: PeerTransport> Context<I, T> {
         for node_id in removed {
             if let Some(peer) = current.remove(&node_id) {
                 tracing::info!(peer = %node_id, "peer left the inventory; replication to it stops");
-                peer.workers.iter().for_each(JoinHandle::abort);
+                peer.workers
+                    .iter()
+                    .chain(&peer.sync_tasks)
+                    .for_each(JoinHandle::abort);
             }
         }
         for (node_id, peer) in wanted {
@@ -174,7 +180,8 @@ impl<I: Index, T: PeerTransport> Context<I, T> {
         let (address, address_rx) = watch::channel(peer.clone());
         let mut links = Vec::new();
         let mut workers = Vec::new();
-        for replicated in self.stores.iter() {
+        let mut sync_tasks = Vec::new();
+        for (index, replicated) in self.stores.iter().enumerate() {
             let link = Link::new(
                 &replicated.name,
                 address_rx.clone(),
@@ -187,38 +194,54 @@ impl<I: Index, T: PeerTransport> Context<I, T> {
                 Arc::clone(&self.clock),
                 self.phase.clone(),
             )));
+            sync_tasks.push(tokio::spawn(
+                self.clone().anti_entropy_loop(index, Arc::clone(&link)),
+            ));
             links.push(link);
         }
         PeerLinks {
             address,
             links,
             workers,
+            sync_tasks,
         }
     }
 
-    /// Every `replication-interval`, starting now: one round with every peer, in parallel.
-    async fn anti_entropy_loop(self, index: usize) {
-        let replicated = &self.stores[index];
-        let mut ticker = tokio::time::interval(replicated.config.replication_interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    /// Reconciles one store with one peer now and then every `replication-interval`. A
+    /// failed round is retried sooner (back-off capped at the interval), so a peer that
+    /// was still starting is caught up within seconds rather than a full interval.
+    async fn anti_entropy_loop(self, index: usize, link: Arc<Link>) {
+        let config = self.stores[index].config.clone();
         let mut phase = self.phase.clone();
+        let mut failures: u32 = 0;
         loop {
-            tokio::select! {
-                _ = ticker.tick() => {}
+            let synced = tokio::select! {
+                synced = self.clone().sync_link(index, Arc::clone(&link)) => synced,
                 _ = phase.changed() => return,
-            }
-            let mut round = JoinSet::new();
-            for link in self.shared.links_of_store(index) {
-                round.spawn(self.clone().sync_link(index, link));
-            }
+            };
+            failures = if synced {
+                0
+            } else {
+                failures.saturating_add(1)
+            };
+            let wait = if synced {
+                config.replication_interval
+            } else {
+                backoff_delay(
+                    Duration::from_millis(500),
+                    config.replication_interval,
+                    failures,
+                )
+            };
             tokio::select! {
-                _ = async { while round.join_next().await.is_some() {} } => {}
+                _ = tokio::time::sleep(wait) => {}
                 _ = phase.changed() => return,
             }
         }
     }
 
-    async fn sync_link(self, index: usize, link: Arc<Link>) {
+    /// One round; true when it completed.
+    async fn sync_link(self, index: usize, link: Arc<Link>) -> bool {
         let replicated = &self.stores[index];
         let peer = link.peer();
         let result = reconcile(
@@ -251,11 +274,14 @@ impl<I: Index, T: PeerTransport> Context<I, T> {
                     tracing::debug!(peer = %peer.node_id, store = %replicated.name, fetched = outcome.fetched,
                         pushed = outcome.pushed, "anti-entropy repaired differences");
                 }
+                link.clear_error(SYNC_ERROR);
+                true
             }
             Err(error) => {
                 stats.syncs_failed.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(peer = %peer.node_id, store = %replicated.name, %error, "anti-entropy round failed");
-                link.record_error(format!("anti-entropy: {error}"));
+                link.record_error(format!("{SYNC_ERROR}{error}"));
+                false
             }
         }
     }
@@ -305,9 +331,15 @@ pub struct ReplicatorHandle {
     tasks: Vec<JoinHandle<()>>,
 }
 
-impl ReplicatorHandle {
+/// Read access to the replicator's state, for status pages; cheap to clone.
+#[derive(Clone)]
+pub struct ReplicatorStatus {
+    shared: Arc<Shared>,
+}
+
+impl ReplicatorStatus {
     /// Replication state towards every peer, for `/v1/replication/status`.
-    pub fn peer_statuses(&self) -> Vec<PeerStatus> {
+    pub fn peers(&self) -> Vec<PeerStatus> {
         self.shared
             .peers()
             .iter()
@@ -318,6 +350,27 @@ impl ReplicatorHandle {
             })
             .collect()
     }
+}
+
+impl std::fmt::Debug for ReplicatorStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReplicatorStatus")
+            .field("peers", &self.shared.peers().len())
+            .finish()
+    }
+}
+
+impl ReplicatorHandle {
+    /// Replication state towards every peer.
+    pub fn peer_statuses(&self) -> Vec<PeerStatus> {
+        self.status().peers()
+    }
+
+    pub fn status(&self) -> ReplicatorStatus {
+        ReplicatorStatus {
+            shared: Arc::clone(&self.shared),
+        }
+    }
 
     /// Stops anti-entropy and the change feed, then gives the push queues up to
     /// `drain_timeout` to empty (unreachable peers are given up at once), then stops.
@@ -326,13 +379,14 @@ impl ReplicatorHandle {
         for task in self.tasks {
             let _ = task.await;
         }
-        let workers: Vec<JoinHandle<()>> = {
+        let mut workers: Vec<JoinHandle<()>> = Vec::new();
+        {
             let mut peers = self.shared.peers.write().unwrap_or_else(|e| e.into_inner());
-            std::mem::take(&mut *peers)
-                .into_values()
-                .flat_map(|p| p.workers)
-                .collect()
-        };
+            for peer in std::mem::take(&mut *peers).into_values() {
+                peer.sync_tasks.iter().for_each(JoinHandle::abort);
+                workers.extend(peer.workers);
+            }
+        }
         let aborts: Vec<_> = workers.iter().map(JoinHandle::abort_handle).collect();
         let drained = tokio::time::timeout(drain_timeout, async {
             for worker in workers {

@@ -5,6 +5,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use discovery_replicator::inventory::{InventoryError, InventoryLoader};
+use discovery_replicator::{
+    HttpTransport, ReplicatedStore, Replicator, ReplicatorConfig, ReplicatorHandle, TransportError,
+};
 use discovery_store::gc::run_gc_loop;
 use discovery_store::{
     Backend, Clock, MemoryBackend, SledBackend, Store, StoreConfig, StoreError, SystemClock,
@@ -15,8 +19,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::{is_node_id, Settings, StoreSettings};
-use crate::http::{self, AppState, HttpLimits, ServerLimits};
-use crate::registry::{Registry, ServiceIndex, StoreName};
+use crate::http::{self, AppState, HttpLimits, NodeInfo, ServerLimits};
+use crate::registry::{validate_entry, Registry, ServiceIndex, ServiceStore, StoreName};
 
 /// Why a node could not start or stop cleanly.
 #[derive(Debug, Error)]
@@ -33,6 +37,10 @@ pub enum NodeError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("{0}")]
+    Inventory(#[from] InventoryError),
+    #[error("replication: {0}")]
+    Replication(#[from] TransportError),
 }
 
 /// Where a node keeps its entries.
@@ -84,15 +92,18 @@ impl Node {
             }
         };
         let [dynamic_backend, static_backend] = backends;
+        let skew_ms = duration_ms(settings.max_clock_skew);
         let dynamic = Arc::new(open_store(
             StoreName::Dynamic,
             &settings.dynamic_store,
+            skew_ms,
             dynamic_backend,
             &clock,
         )?);
         let static_services = Arc::new(open_store(
             StoreName::Static,
             &settings.static_store,
+            skew_ms,
             static_backend,
             &clock,
         )?);
@@ -104,18 +115,57 @@ impl Node {
         ));
 
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
-        let gc_tasks = vec![
-            tokio::spawn(run_gc_loop(
-                dynamic,
-                settings.dynamic_store.gc_interval,
-                shutdown_rx.clone(),
-            )),
-            tokio::spawn(run_gc_loop(
-                static_services,
-                settings.static_store.gc_interval,
-                shutdown_rx.clone(),
-            )),
-        ];
+        let max_replication_request_size = settings.max_request_size.saturating_mul(4);
+        let inventory_error = Arc::new(std::sync::Mutex::new(None));
+        let mut background = Vec::new();
+        let replicator = match &settings.service_inventory_uri {
+            None => None,
+            Some(uri) => {
+                let loader = InventoryLoader::new(uri, &node_id, &settings.environment)?;
+                let (peers_tx, peers_rx) = watch::channel(Arc::new(Vec::new()));
+                // The first load happens before serving; if it fails the node starts with
+                // no peers and keeps trying every update interval.
+                loader
+                    .reload_once(&peers_tx, &inventory_error, &mut Vec::new())
+                    .await;
+                let transport = Arc::new(HttpTransport::new(
+                    &node_id,
+                    settings.replication_request_timeout,
+                )?);
+                let stores = vec![
+                    replicated(
+                        StoreName::Dynamic,
+                        &dynamic,
+                        &settings,
+                        max_replication_request_size,
+                    ),
+                    replicated(
+                        StoreName::Static,
+                        &static_services,
+                        &settings,
+                        max_replication_request_size,
+                    ),
+                ];
+                let replicator = Replicator::spawn(stores, transport, peers_rx, Arc::clone(&clock));
+                background.push(tokio::spawn(loader.run(
+                    settings.service_inventory_update_interval,
+                    peers_tx,
+                    Arc::clone(&inventory_error),
+                    shutdown_rx.clone(),
+                )));
+                Some(replicator)
+            }
+        };
+        background.push(tokio::spawn(run_gc_loop(
+            dynamic,
+            settings.dynamic_store.gc_interval,
+            shutdown_rx.clone(),
+        )));
+        background.push(tokio::spawn(run_gc_loop(
+            static_services,
+            settings.static_store.gc_interval,
+            shutdown_rx.clone(),
+        )));
 
         let addr = SocketAddr::new(settings.bind_ip, settings.http_port);
         let listener = TcpListener::bind(addr)
@@ -128,8 +178,15 @@ impl Node {
             registry: Arc::clone(&registry),
             limits: Arc::new(HttpLimits {
                 max_request_size: settings.max_request_size,
+                max_replication_request_size,
                 lookup_max_age_secs: settings.lookup_max_age_secs(),
                 announce_max_age_secs: settings.announce_max_age_secs(),
+            }),
+            node: Arc::new(NodeInfo {
+                node_id: node_id.clone(),
+                inventory: settings.service_inventory_uri.clone(),
+                inventory_error,
+                replicator: replicator.as_ref().map(ReplicatorHandle::status),
             }),
         });
         let server_task = tokio::spawn(http::serve(
@@ -146,7 +203,9 @@ impl Node {
             database,
             shutdown_tx,
             server_task,
-            gc_tasks,
+            replicator,
+            drain_timeout: settings.replication_drain_timeout,
+            background,
         })
     }
 }
@@ -154,12 +213,14 @@ impl Node {
 fn open_store(
     name: StoreName,
     settings: &StoreSettings,
+    max_clock_skew_ms: i64,
     backend: Box<dyn Backend>,
     clock: &Arc<dyn Clock>,
 ) -> Result<Store<ServiceIndex>, StoreError> {
     let mut config = StoreConfig::new(name.as_str());
     config.tombstone_max_age_ms = duration_ms(settings.tombstone_max_age);
     config.max_entries = settings.max_entries;
+    config.max_clock_skew_ms = max_clock_skew_ms;
     // A 201 for a static service promises it survives a crash.
     config.durable_writes = name == StoreName::Static;
     Store::open(
@@ -168,6 +229,34 @@ fn open_store(
         Arc::clone(clock),
         ServiceIndex::new(name.value_format()),
     )
+}
+
+/// One store as the replicator sees it: its airlift `<store>.store.remote.*` settings, and
+/// the same validation for entries fetched from peers as for entries pushed to us.
+fn replicated(
+    name: StoreName,
+    store: &Arc<ServiceStore>,
+    settings: &Settings,
+    max_replication_request_size: usize,
+) -> ReplicatedStore<ServiceIndex> {
+    let remote = match name {
+        StoreName::Dynamic => &settings.dynamic_store.remote,
+        StoreName::Static => &settings.static_store.remote,
+    };
+    ReplicatedStore {
+        name: name.as_str().to_owned(),
+        store: Arc::clone(store),
+        config: ReplicatorConfig {
+            max_batch_size: remote.max_batch_size,
+            max_batch_bytes: (max_replication_request_size / 2)
+                .min(ReplicatorConfig::default().max_batch_bytes),
+            queue_size: remote.queue_size,
+            replication_interval: remote.replication_interval,
+            request_timeout: settings.replication_request_timeout,
+            ..ReplicatorConfig::default()
+        },
+        validator: Some(Arc::new(move |entry| validate_entry(name, entry))),
+    }
 }
 
 fn duration_ms(duration: std::time::Duration) -> i64 {
@@ -210,7 +299,10 @@ pub struct NodeHandle {
     database: Option<sled::Db>,
     shutdown_tx: watch::Sender<bool>,
     server_task: JoinHandle<()>,
-    gc_tasks: Vec<JoinHandle<()>>,
+    replicator: Option<ReplicatorHandle>,
+    drain_timeout: std::time::Duration,
+    /// GC loops and the inventory reload loop.
+    background: Vec<JoinHandle<()>>,
 }
 
 impl NodeHandle {
@@ -227,12 +319,15 @@ impl NodeHandle {
         &self.registry
     }
 
-    /// Stops accepting, finishes in-flight requests, stops GC, and flushes the stores to
-    /// disk.
+    /// Stops accepting and finishes in-flight requests, drains the push queues (bounded by
+    /// `replication.drain-timeout`), stops GC and inventory reloads, and flushes the stores.
     pub async fn shutdown(self) -> Result<(), NodeError> {
         let _ = self.shutdown_tx.send(true);
         let _ = self.server_task.await;
-        for task in self.gc_tasks {
+        if let Some(replicator) = self.replicator {
+            replicator.shutdown(self.drain_timeout).await;
+        }
+        for task in self.background {
             let _ = task.await;
         }
         for name in StoreName::ALL {

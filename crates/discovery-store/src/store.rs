@@ -1,6 +1,7 @@
 //! [`Store`]: one named, versioned key-value store with its index and change feed.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use tokio::sync::broadcast;
@@ -137,6 +138,8 @@ pub struct Store<I: Index = ()> {
     clock: Arc<dyn Clock>,
     state: RwLock<State<I>>,
     changes: broadcast::Sender<Change>,
+    /// Entries refused since start for being stamped too far in the future.
+    refused_future_total: AtomicU64,
 }
 
 enum Decision {
@@ -180,6 +183,7 @@ impl<I: Index> Store<I> {
             clock,
             state: RwLock::new(State { entries, index }),
             changes,
+            refused_future_total: AtomicU64::new(0),
         })
     }
 
@@ -330,6 +334,8 @@ impl<I: Index> Store<I> {
                 max_entries = self.config.max_entries, "store full: refused new keys");
         }
         if report.refused_future > 0 {
+            self.refused_future_total
+                .fetch_add(report.refused_future as u64, Ordering::Relaxed);
             tracing::warn!(store = %self.config.name, refused = report.refused_future,
                 max_clock_skew_ms = self.config.max_clock_skew_ms,
                 "refused entries stamped too far in the future (a peer's clock is ahead?)");
@@ -472,6 +478,11 @@ impl<I: Index> Store<I> {
             .collect();
         summaries.sort_by(|a, b| a.key.cmp(&b.key));
         summaries
+    }
+
+    /// Entries refused since start for being stamped too far in the future.
+    pub fn refused_future_total(&self) -> u64 {
+        self.refused_future_total.load(Ordering::Relaxed)
     }
 
     pub fn len(&self) -> usize {

@@ -66,16 +66,19 @@ pub const KEYS: &[KeySpec] = &[
     KeySpec { name: "discovery.lookup-max-age", default: "10s", help: "Cache-Control max-age on lookups: how often airlift clients refresh. (ours)" },
     KeySpec { name: "discovery.announce-max-age", default: "10s", help: "Cache-Control max-age on announcements: clients re-announce at 80 % of it. (ours)" },
     KeySpec { name: "discovery.store-cache-ttl", default: "1s", help: "Accepted for compatibility and unused: lookups always read fresh state." },
-    KeySpec { name: "service-inventory.uri", default: "(none)", help: "file: or http(s): URI of the service inventory listing the discovery peers (used by replication)." },
-    KeySpec { name: "service-inventory.update-interval", default: "10s", help: "How often the service inventory is reloaded." },
+    KeySpec { name: "service-inventory.uri", default: "(none)", help: "file: or http(s): URI of the service inventory listing the discovery peers; without it the node runs alone." },
+    KeySpec { name: "service-inventory.update-interval", default: "10s", help: "How often the service inventory is reloaded; peer changes apply without a restart." },
+    KeySpec { name: "store.max-clock-skew", default: "1m", help: "Entries from peers stamped further than this in the future are refused and counted. (ours)" },
+    KeySpec { name: "replication.request-timeout", default: "10s", help: "Deadline of one replication request to a peer. (ours)" },
+    KeySpec { name: "replication.drain-timeout", default: "5s", help: "On shutdown, how long pending pushes may take before they are left to anti-entropy. (ours)" },
     KeySpec { name: "log.level", default: "info", help: "Log level (error, warn, info, debug, trace); RUST_LOG overrides it. debug logs one line per request. (ours)" },
     KeySpec { name: "<store>.store.tombstone-max-age", default: "1d", help: "How long a delete (tombstone) is kept." },
     KeySpec { name: "<store>.store.gc-interval", default: "dynamic: 1m, static: 1h", help: "How often expired entries and old tombstones are removed." },
     KeySpec { name: "<store>.store.max-entries", default: "dynamic: 250000, static: 100000", help: "Most entries a store holds; new keys beyond it get 503. (ours)" },
-    KeySpec { name: "<store>.store.remote.max-batch-size", default: "1000", help: "Entries per replication push (read now, used by the replicator)." },
-    KeySpec { name: "<store>.store.remote.queue-size", default: "1000", help: "Per-peer push queue length (read now, used by the replicator)." },
-    KeySpec { name: "<store>.store.remote.update-interval", default: "5s", help: "Peer-set refresh period (read now, used by the replicator)." },
-    KeySpec { name: "<store>.store.remote.replication-interval", default: "1m", help: "Anti-entropy period (read now, used by the replicator)." },
+    KeySpec { name: "<store>.store.remote.max-batch-size", default: "1000", help: "Most entries in one replication push." },
+    KeySpec { name: "<store>.store.remote.queue-size", default: "1000", help: "Per-peer push queue length; beyond it the oldest change is dropped and repaired by anti-entropy." },
+    KeySpec { name: "<store>.store.remote.update-interval", default: "5s", help: "Accepted and unused: the peer set follows each inventory reload at once." },
+    KeySpec { name: "<store>.store.remote.replication-interval", default: "1m", help: "Anti-entropy period: how often each node reconciles with each peer." },
 ];
 
 /// Keys that exist in airlift discovery configurations and that this server accepts
@@ -125,6 +128,9 @@ pub struct Settings {
     pub static_store: StoreSettings,
     pub service_inventory_uri: Option<String>,
     pub service_inventory_update_interval: Duration,
+    pub max_clock_skew: Duration,
+    pub replication_request_timeout: Duration,
+    pub replication_drain_timeout: Duration,
     pub log_level: String,
 }
 
@@ -238,6 +244,21 @@ impl Settings {
                 "service-inventory.update-interval",
                 Duration::from_secs(10),
                 Duration::from_millis(1),
+            )?,
+            max_clock_skew: reader.duration(
+                "store.max-clock-skew",
+                Duration::from_secs(60),
+                Duration::ZERO,
+            )?,
+            replication_request_timeout: reader.duration(
+                "replication.request-timeout",
+                Duration::from_secs(10),
+                Duration::from_millis(10),
+            )?,
+            replication_drain_timeout: reader.duration(
+                "replication.drain-timeout",
+                Duration::from_secs(5),
+                Duration::ZERO,
             )?,
             log_level: reader.take("log.level").unwrap_or_else(|| "info".into()),
         };
@@ -475,6 +496,9 @@ mod tests {
             Duration::from_secs(60)
         );
         assert_eq!(s.service_inventory_update_interval, Duration::from_secs(10));
+        assert_eq!(s.max_clock_skew, Duration::from_secs(60));
+        assert_eq!(s.replication_request_timeout, Duration::from_secs(10));
+        assert_eq!(s.replication_drain_timeout, Duration::from_secs(5));
         assert!(loaded.warnings.is_empty());
         assert!(loaded.notes.iter().any(|n| n.contains("using 'test'")));
     }

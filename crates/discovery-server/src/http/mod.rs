@@ -6,7 +6,8 @@
 //! | POST, GET | `/v1/announcement/static` | [`announcements`] (static) |
 //! | DELETE | `/v1/announcement/static/{serviceId}` | [`announcements`] (static) |
 //! | GET | `/v1/service`, `/v1/service/{type}`, `/v1/service/{type}/{pool}` | [`services`] |
-//! | GET, POST | `/v1/store/{dynamic,static}` | [`store`] (raw entries, replication) |
+//! | GET, POST | `/v1/store/{dynamic,static}` | [`store`] (raw entries, airlift replication) |
+//! | GET, POST | `/v1/replication/...` | [`replication`] (between discoveryd servers) |
 //!
 //! Java's raw-write back door `PUT /v1/store/{store}/{key}` is deliberately absent.
 //! Repeated slashes in paths are collapsed before routing (Presto's client sends
@@ -15,6 +16,7 @@
 mod announcements;
 mod body;
 mod error;
+mod replication;
 mod request_log;
 mod server;
 mod services;
@@ -22,8 +24,8 @@ mod store;
 
 use std::sync::Arc;
 
-use axum::http::{header, HeaderName, HeaderValue, Request, Uri};
-use axum::routing::{delete, get, put};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Request, Uri};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 
 pub use error::ApiError;
@@ -36,6 +38,18 @@ use crate::registry::Registry;
 pub struct AppState {
     pub registry: Arc<Registry>,
     pub limits: Arc<HttpLimits>,
+    pub node: Arc<NodeInfo>,
+}
+
+/// This node as the status endpoint reports it.
+#[derive(Debug)]
+pub struct NodeInfo {
+    pub node_id: String,
+    /// `service-inventory.uri`, when replication is configured.
+    pub inventory: Option<String>,
+    /// The current inventory load error, if the last load failed.
+    pub inventory_error: Arc<std::sync::Mutex<Option<String>>>,
+    pub replicator: Option<discovery_replicator::ReplicatorStatus>,
 }
 
 /// Per-request settings of the API.
@@ -43,6 +57,9 @@ pub struct AppState {
 pub struct HttpLimits {
     /// Largest request body, in bytes.
     pub max_request_size: usize,
+    /// Largest replication request body: a batch carries many announcements, each up to
+    /// `max_request_size`, base64-encoded.
+    pub max_replication_request_size: usize,
     /// `Cache-Control: max-age` on lookups.
     pub lookup_max_age_secs: u64,
     /// `Cache-Control: max-age` on announcements.
@@ -72,6 +89,17 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/service/{type}", get(services::of_type))
         .route("/v1/service/{type}/{pool}", get(services::of_type_and_pool))
         .route("/v1/store/{store}", get(store::dump).post(store::apply))
+        .route("/v1/replication/status", get(replication::status))
+        .route("/v1/replication/{store}/push", post(replication::push))
+        .route("/v1/replication/{store}/digest", get(replication::digest))
+        .route(
+            "/v1/replication/{store}/summaries",
+            post(replication::summaries),
+        )
+        .route(
+            "/v1/replication/{store}/entries",
+            post(replication::entries),
+        )
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(axum::middleware::from_fn(request_log::log_request))
@@ -102,6 +130,21 @@ pub fn normalize_path<B>(mut request: Request<B>) -> Request<B> {
         }
     }
     request
+}
+
+/// True when one of the `names` headers lists `tag` (or `*`); weak tags compare by value.
+/// Lookups accept `If-None-Match` and the header literally called `ETag`, which is what the
+/// airlift client sends on refreshes.
+fn client_has_tag(headers: &HeaderMap, names: &[HeaderName], tag: &str) -> bool {
+    names
+        .iter()
+        .flat_map(|name| headers.get_all(name))
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .any(|candidate| {
+            candidate == "*" || candidate.strip_prefix("W/").unwrap_or(candidate) == tag
+        })
 }
 
 const NOSNIFF: (HeaderName, HeaderValue) = (

@@ -19,7 +19,7 @@ use discovery_types::{DynamicAnnouncement, Service, StaticAnnouncement};
 
 pub use index::{decode_services, IndexedService, Selector, ServiceIndex, ValueFormat};
 pub use lookup::Lookup;
-pub use wire::{BatchError, StoreName};
+pub use wire::{validate_entry, BatchError, StoreName};
 
 /// A store of services.
 pub type ServiceStore = Store<ServiceIndex>;

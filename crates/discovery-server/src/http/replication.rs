@@ -1,0 +1,146 @@
+//! The replication endpoints between discoveryd servers (`/v1/replication/...`, ours; see
+//! `docs/REPLICATION.md`). The answers themselves come from the replicator's responder, so
+//! they are the same logic the simulations run.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use discovery_replicator::responder;
+use discovery_store::fingerprint::BUCKETS;
+use discovery_types::replication::{
+    hex64, FetchRequest, PushRequest, ReplicationStatus, StoreStatus, SummariesRequest,
+};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::body::{body_format, read_body};
+use super::error::ApiError;
+use super::{client_has_tag, json_content_type, AppState};
+use crate::registry::StoreName;
+
+fn store_name(name: &str) -> Result<StoreName, ApiError> {
+    name.parse().map_err(|_| ApiError::NotFound)
+}
+
+/// Reads a JSON request body within the replication size limit.
+async fn read_json<T: DeserializeOwned>(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<T, ApiError> {
+    body_format(headers, false)?;
+    let bytes = read_body(headers, body, state.limits.max_replication_request_size).await?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::BadRequest(format!("invalid request: {e}")))
+}
+
+fn json<T: Serialize>(value: &T) -> Response {
+    let body = serde_json::to_vec(value).unwrap_or_default();
+    (StatusCode::OK, [json_content_type()], body).into_response()
+}
+
+/// `POST /v1/replication/{store}/push`: changed entries in full and renewals by value hash.
+pub async fn push(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let name = store_name(&name)?;
+    let request: PushRequest = read_json(&state, &headers, body).await?;
+    let registry = state.registry.clone();
+    let (report, response) =
+        tokio::task::spawn_blocking(move || registry.apply_push(name, request))
+            .await
+            .map_err(|_| ApiError::StorageUnavailable)??;
+    tracing::trace!(store = %name, ?report, "applied a push");
+    Ok(json(&response))
+}
+
+/// `GET /v1/replication/{store}/digest`: 304 when the caller's root (in `If-None-Match`)
+/// equals ours, the per-bucket digest otherwise.
+pub async fn digest(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let digest = responder::digest(state.registry.store(store_name(&name)?));
+    let tag = format!("\"{}\"", digest.root);
+    let etag = (
+        header::ETAG,
+        HeaderValue::from_str(&tag).unwrap_or_else(|_| HeaderValue::from_static("\"\"")),
+    );
+    if client_has_tag(&headers, &[header::IF_NONE_MATCH], &tag) {
+        return Ok((StatusCode::NOT_MODIFIED, [etag]).into_response());
+    }
+    let mut response = json(&digest);
+    response.headers_mut().insert(etag.0, etag.1);
+    Ok(response)
+}
+
+/// `POST /v1/replication/{store}/summaries`: key, version and fingerprint of every entry in
+/// the requested buckets.
+pub async fn summaries(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let name = store_name(&name)?;
+    let request: SummariesRequest = read_json(&state, &headers, body).await?;
+    if let Some(bad) = request.buckets.iter().find(|&&b| b >= BUCKETS) {
+        return Err(ApiError::BadRequest(format!(
+            "bucket {bad} does not exist (0 to {})",
+            BUCKETS - 1
+        )));
+    }
+    Ok(json(&responder::summaries(
+        state.registry.store(name),
+        &request,
+    )))
+}
+
+/// `POST /v1/replication/{store}/entries`: the requested entries in full.
+pub async fn entries(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let name = store_name(&name)?;
+    let request: FetchRequest = read_json(&state, &headers, body).await?;
+    Ok(json(&responder::entries(
+        state.registry.store(name),
+        &request,
+    )))
+}
+
+/// `GET /v1/replication/status`: this node, its stores' digests and every peer's state.
+pub async fn status(State(state): State<AppState>) -> Response {
+    let stores = StoreName::ALL
+        .iter()
+        .map(|&name| {
+            let store = state.registry.store(name);
+            StoreStatus {
+                name: name.to_string(),
+                entries: store.len(),
+                digest_root: hex64(store.digest().root()),
+                refused_future: store.refused_future_total(),
+            }
+        })
+        .collect();
+    let node = &state.node;
+    json(&ReplicationStatus {
+        node_id: node.node_id.clone(),
+        environment: state.registry.environment().to_owned(),
+        inventory: node.inventory.clone(),
+        inventory_error: node.inventory_error.lock().ok().and_then(|e| e.clone()),
+        stores,
+        peers: node
+            .replicator
+            .as_ref()
+            .map(|r| r.peers())
+            .unwrap_or_default(),
+    })
+}
