@@ -1,0 +1,1 @@
+//! Multi-node tests: real discoveryd processes replicating over loopback.
