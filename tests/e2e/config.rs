@@ -321,6 +321,45 @@ async fn a_full_store_refuses_new_keys_with_503_and_keeps_serving_existing_ones(
     server.check_eq(server.services_of_node("n2").await, vec![], "n2 deleted");
 }
 
+// A batch posted to /v1/store with a new key while the store is full must not be
+// acknowledged: a 2xx tells the sender (a Java peer's push, or an operator migrating static
+// services with curl) that the entries are applied. docs/COMPATIBILITY.md: "new keys beyond
+// it: 503 with Retry-After".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_batch_into_a_full_store_is_not_acknowledged() {
+    let server = Server::start_with(|o| o.set("dynamic.store.max-entries", "3"));
+    let body = || {
+        announcement(
+            "alpha",
+            "/a",
+            vec![service(&new_id(), "storage", json!({}))],
+        )
+    };
+    for node in ["n1", "n2", "n3"] {
+        server.announce(node, &body()).await;
+    }
+    let now = now_ms();
+    let services = json!([crate::support::stored_service(
+        &new_id(),
+        "n5",
+        "storage",
+        "alpha",
+        "/a"
+    )]);
+    let reply = server
+        .post_entries(
+            "dynamic",
+            &json!([dynamic_entry("n5", Some(&services), now, now, Some(30000))]),
+        )
+        .await;
+    let stored = server.raw_entry("dynamic", "n5").await;
+    server.check(
+        !reply.status.is_success() || stored.is_some(),
+        format!("{reply}\nthe batch was acknowledged but its new key n5 was not stored"),
+    );
+    server.expect_status(&reply, StatusCode::SERVICE_UNAVAILABLE);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_collection_removes_expired_entries_and_old_tombstones_from_the_raw_store() {
     let server = Server::start_with(|o| {
