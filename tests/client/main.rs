@@ -1,1 +1,9 @@
-//! Client library and CLI tests against a real discoveryd.
+//! Client library and CLI tests against real `discoveryd` processes on 127.0.0.1: the
+//! announcer, the selector, failover between URIs, and every `discovery` subcommand.
+//! Nothing sleeps: conditions are awaited on watch channels or polled with a deadline.
+
+mod announcer;
+mod cli;
+mod failover;
+mod selector;
+mod support;
