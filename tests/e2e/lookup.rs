@@ -324,3 +324,42 @@ async fn query_strings_are_ignored() {
         );
     }
 }
+
+// Two servers holding the same services answer with the same bytes and the same tag, so a
+// client moving between them behind a load balancer keeps getting 304s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_with_the_same_services_give_the_same_etag() {
+    let (a, b) = (Server::start(), Server::start());
+    let services: Vec<_> = (0..5)
+        .map(|i| {
+            service(
+                &new_id(),
+                "storage",
+                json!({"http": format!("http://10.0.0.{i}:8080")}),
+            )
+        })
+        .collect();
+    // Different arrival order on each server.
+    for (n, s) in services.iter().enumerate() {
+        a.announce(
+            &format!("node-{n}"),
+            &announcement("alpha", "/a", vec![s.clone()]),
+        )
+        .await;
+    }
+    for (n, s) in services.iter().enumerate().rev() {
+        b.announce(
+            &format!("node-{n}"),
+            &announcement("alpha", "/a", vec![s.clone()]),
+        )
+        .await;
+    }
+    let (tag_a, body_a) = etag_of(&a, "/v1/service/storage/alpha").await;
+    let (tag_b, body_b) = etag_of(&b, "/v1/service/storage/alpha").await;
+    a.check_eq(&body_a, &body_b, "same body on both servers");
+    a.check_eq(&tag_a, &tag_b, "same ETag on both servers");
+    let reply = b
+        .get_with("/v1/service/storage/alpha", &[("etag", tag_a.as_str())])
+        .await;
+    expect_not_modified(&b, &reply, &tag_a);
+}
