@@ -7,7 +7,6 @@ use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
 use std::path::Path;
 
-use discovery_client::serde_json::{self as json, json, Value};
 use discovery_client::types::{
     validate_node_id, DynamicAnnouncement, Service, ServiceAnnouncement, StaticAnnouncement,
 };
@@ -15,6 +14,7 @@ use discovery_client::{
     new_service_id, parse_announcement_file, parse_static_file, DecodedEntry, DiscoveryClient,
     DiscoveryError, ServiceSelector, StoreName,
 };
+use serde_json::{self as json, json, Value};
 
 use crate::cli::{
     AnnounceArgs, Cli, Command, LookupArgs, Output, ServicesArgs, StaticAddArgs, StaticCommand,

@@ -115,8 +115,3 @@ pub use validate::ValidationError;
 /// The protocol's wire types ([`types::Service`], [`types::ServiceSet`], the announcement
 /// bodies, raw store entries).
 pub use discovery_types as types;
-
-/// Re-exported for the `discovery` CLI, whose package does not depend on `serde_json`
-/// directly yet. Not part of the API.
-#[doc(hidden)]
-pub use serde_json;

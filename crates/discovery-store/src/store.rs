@@ -1,6 +1,6 @@
 //! [`Store`]: one named, versioned key-value store with its index and change feed.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -248,16 +248,35 @@ impl<I: Index> Store<I> {
     }
 
     /// Applies entries that came from elsewhere (a peer's push, a pull, a restore) with the
-    /// conflict rule. Each entry is applied atomically; the report says what happened.
+    /// conflict rule; the report says what happened to each. If the new keys among them do
+    /// not all fit in the store, nothing is applied and the answer is [`StoreError::Full`],
+    /// so the sender knows to retry rather than believe the batch delivered.
     pub fn apply(
         &self,
         entries: impl IntoIterator<Item = Entry>,
         origin: Origin,
     ) -> Result<ApplyReport, StoreError> {
+        let entries: Vec<Entry> = entries.into_iter().collect();
         let now = self.clock.now_ms();
         let mut report = ApplyReport::default();
         {
             let mut state = self.write_state();
+            let new_keys: HashSet<&[u8]> = entries
+                .iter()
+                .filter(|e| !state.entries.contains_key(&e.key))
+                .filter(|e| {
+                    matches!(
+                        self.decide(&state, e, now, origin),
+                        Decision::Store | Decision::Full
+                    )
+                })
+                .map(|e| e.key.as_slice())
+                .collect();
+            if state.entries.len() + new_keys.len() > self.config.max_entries {
+                tracing::warn!(store = %self.config.name, new_keys = new_keys.len(),
+                    max_entries = self.config.max_entries, "store full: refused a batch");
+                return Err(self.full_error());
+            }
             for entry in entries {
                 self.apply_locked(&mut state, entry, now, origin, &mut report)?;
             }

@@ -289,10 +289,18 @@ fn a_full_store_refuses_new_keys_but_updates_existing_ones() {
             store.put(b"c".to_vec(), b"v".to_vec(), None),
             Err(StoreError::Full { .. })
         ));
+        // A batch with a new key that does not fit is refused whole: the update of an
+        // existing key in it is not applied either.
+        let refused = store.apply(
+            [entry("a", Some("newer"), T0 + 5), entry("d", Some("v"), T0)],
+            Origin::Remote,
+        );
+        assert!(matches!(refused, Err(StoreError::Full { .. })));
+        assert_eq!(value_of(&store, "a"), Some(b"v".to_vec()));
         let report = store
-            .apply([entry("d", Some("v"), T0)], Origin::Remote)
+            .apply([entry("a", Some("newer"), T0 + 5)], Origin::Remote)
             .unwrap();
-        assert_eq!(report.refused_full, 1);
+        assert_eq!(report.stored, 1);
         store.put(b"a".to_vec(), b"w".to_vec(), None).unwrap();
         store.delete(b"b".to_vec()).unwrap();
         assert_eq!(store.len(), 2);
