@@ -3,9 +3,13 @@
 //! * [`process`]: real `discoveryd` processes on loopback, with their own data
 //!   directories, stopped with SIGTERM or SIGKILL and restarted on the same data.
 //! * [`wait`]: poll a condition until a deadline instead of sleeping.
+//! * [`cluster`]: several processes replicating over loopback, with a shared service
+//!   inventory file, restarts, added nodes and convergence checks.
 
+pub mod cluster;
 pub mod process;
 pub mod wait;
 
+pub use cluster::{Cluster, ClusterOptions};
 pub use process::{DiscoveryProcess, ProcessOptions};
 pub use wait::eventually;
