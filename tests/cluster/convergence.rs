@@ -1,0 +1,112 @@
+//! Writes on one node reach every node (cases 59–62, 66–67 in part).
+
+use reqwest::StatusCode;
+
+use crate::support::*;
+
+/// Cases 59/60: an announcement on n1 is listed by n2 and n3, pushed in one hop from n1,
+/// with the same version in every raw store.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_announcement_reaches_every_node_with_the_same_version() {
+    let c = cluster(3, &[]).await;
+    let service = new_id();
+    announce(&c, 0, "w1", &service).await;
+
+    wait_listed_everywhere(&c, TYPE, POOL, &service, DEADLINE).await;
+    for i in 0..3 {
+        let services = services_of_node(&c, i, "w1").await.expect("lookup");
+        assert_eq!(services.len(), 1, "{}: {services:?}", c.node_id(i));
+        assert_eq!(services[0]["id"], service.as_str());
+        assert_eq!(services[0]["nodeId"], "w1");
+        assert_eq!(services[0]["location"], "/test");
+    }
+    let entry = wait_same_entry_everywhere(&c, 0, "dynamic", "w1").await;
+    assert!(entry.value.is_some(), "{entry:?}");
+    assert_eq!(entry.version.sequence, entry.timestamp, "{entry:?}");
+
+    // One hop: n1 pushed the entry to both peers itself.
+    let status = status(&c, 0).await.expect("status");
+    for peer in ["n2", "n3"] {
+        let link = link(&status, peer, "dynamic").expect("link");
+        assert!(link.pushed_entries >= 1, "{peer}: {link:?}");
+    }
+    c.wait_converged().await;
+}
+
+/// Case 61: a DELETE on n3 removes the announcement made on n1 everywhere; every raw store
+/// holds the same tombstone, newer than the announcement.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_delete_on_another_node_removes_it_everywhere() {
+    let c = cluster(3, &[]).await;
+    let service = new_id();
+    announce(&c, 0, "w1", &service).await;
+    let announced = wait_same_entry_everywhere(&c, 0, "dynamic", "w1").await;
+
+    let status = c.unannounce(2, "w1").await.expect("delete");
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
+    wait_gone_everywhere(&c, TYPE, POOL, &service).await;
+    let tombstone = wait_same_entry_everywhere(&c, 2, "dynamic", "w1").await;
+    assert_eq!(tombstone.value, None, "a tombstone: {tombstone:?}");
+    assert_eq!(tombstone.max_age_in_ms, None, "{tombstone:?}");
+    assert!(
+        tombstone.version.sequence > announced.version.sequence,
+        "tombstone {tombstone:?} must be newer than {announced:?}"
+    );
+    c.wait_converged().await;
+}
+
+/// Cases 66–67 (live part): a static service created on n2 is listed everywhere; deleting
+/// it on n3 removes it everywhere, leaving the same tombstone in every static store.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_static_service_is_created_and_deleted_cluster_wide() {
+    let c = cluster(3, &[]).await;
+    let id = add_static(&c, 1, "db", "p").await;
+    wait_listed_everywhere(&c, "db", "p", &id, DEADLINE).await;
+    let created = wait_same_entry_everywhere(&c, 1, "static", &id).await;
+    assert!(created.value.is_some());
+    assert_eq!(created.max_age_in_ms, None, "static entries never expire");
+
+    let status = c.delete_static(2, &id).await.expect("delete");
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
+    wait_gone_everywhere(&c, "db", "p", &id).await;
+    let tombstone = wait_same_entry_everywhere(&c, 2, "static", &id).await;
+    assert_eq!(tombstone.value, None, "{tombstone:?}");
+    assert!(tombstone.version.sequence > created.version.sequence);
+    for i in 0..3 {
+        let listed = c
+            .get_json(i, "/v1/announcement/static")
+            .await
+            .expect("static list");
+        assert!(
+            !listed.to_string().contains(&id),
+            "{} still lists {id}: {listed}",
+            c.node_id(i)
+        );
+    }
+    c.wait_converged().await;
+}
+
+/// Case 62: last writer wins across servers. n1's services are announced as [u1] on one
+/// server and then as [u2] on another; every server ends with [u2].
+#[tokio::test(flavor = "multi_thread")]
+async fn the_last_write_wins_across_servers() {
+    let c = cluster(3, &[]).await;
+    let (u1, u2) = (new_id(), new_id());
+    announce(&c, 0, "w1", &u1).await;
+    let first = wait_same_entry_everywhere(&c, 0, "dynamic", "w1").await;
+
+    announce(&c, 1, "w1", &u2).await;
+    let second = wait_same_entry_everywhere(&c, 1, "dynamic", "w1").await;
+    assert!(second.version.sequence > first.version.sequence);
+
+    wait_gone_everywhere(&c, TYPE, POOL, &u1).await;
+    wait_listed_everywhere(&c, TYPE, POOL, &u2, DEADLINE).await;
+    for i in 0..3 {
+        let services = services_of_node(&c, i, "w1").await.expect("lookup");
+        let ids: Vec<&str> = services.iter().filter_map(|s| s["id"].as_str()).collect();
+        assert_eq!(ids, [u2.as_str()], "{}", c.node_id(i));
+    }
+    c.wait_converged().await;
+}

@@ -1,0 +1,113 @@
+//! Nodes that were away, and nodes that join: they catch up by themselves, without any
+//! re-announcement (cases 65, 66, 68).
+
+use crate::support::*;
+
+/// Cases 65/66: n2 is killed with SIGKILL, n1 takes an announcement and a static service,
+/// n2 restarts on its data directory and lists both without anyone re-announcing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_node_catches_up_after_restart_without_re_announcements() {
+    let mut c = cluster(3, &[]).await;
+    let before = new_id();
+    announce(&c, 0, "w0", &before).await;
+    wait_listed_everywhere(&c, TYPE, POOL, &before, DEADLINE).await;
+
+    let status = c.kill(1);
+    assert!(!status.success(), "SIGKILL: {status:?}");
+
+    let service = new_id();
+    announce(&c, 0, "w1", &service).await;
+    let static_id = add_static(&c, 0, "db", "p").await;
+    // The writes are taken and served locally while a peer is down.
+    let listed = service_ids(&c, 0, TYPE, POOL).await.expect("lookup");
+    assert!(listed.contains(&service), "{listed:?}");
+
+    c.restart(1);
+    wait_listed_everywhere(&c, TYPE, POOL, &service, CATCH_UP).await;
+    wait_listed_everywhere(&c, "db", "p", &static_id, CATCH_UP).await;
+    let listed = service_ids(&c, 1, TYPE, POOL).await.expect("lookup");
+    assert!(listed.contains(&before), "kept across the kill: {listed:?}");
+    wait_same_entry_everywhere(&c, 0, "dynamic", "w1").await;
+    wait_same_entry_everywhere(&c, 0, "static", &static_id).await;
+    c.wait_converged().await;
+}
+
+/// A node stopped with SIGTERM exits 0, keeps what it had, and catches up with what was
+/// written while it was down.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_terminated_node_exits_cleanly_and_catches_up() {
+    let mut c = cluster(3, &[]).await;
+    let before = new_id();
+    announce(&c, 0, "w0", &before).await;
+    let static_before = add_static(&c, 2, "db", "p").await;
+    wait_listed_everywhere(&c, TYPE, POOL, &before, DEADLINE).await;
+    wait_listed_everywhere(&c, "db", "p", &static_before, DEADLINE).await;
+
+    let status = c.terminate(1);
+    assert_eq!(status.code(), Some(0), "SIGTERM exit status: {status:?}");
+
+    let during = new_id();
+    announce(&c, 0, "w1", &during).await;
+    let static_during = add_static(&c, 2, "db", "p").await;
+    assert_eq!(c.unannounce(0, "w0").await.expect("delete").as_u16(), 204);
+
+    c.restart(1);
+    wait_listed_everywhere(&c, TYPE, POOL, &during, CATCH_UP).await;
+    wait_listed_everywhere(&c, "db", "p", &static_during, CATCH_UP).await;
+    wait_listed_everywhere(&c, "db", "p", &static_before, CATCH_UP).await;
+    wait_gone_everywhere(&c, TYPE, POOL, &before).await;
+    c.wait_converged().await;
+}
+
+/// Case 68: a fourth node with an empty data directory, added to the inventory while the
+/// cluster runs, receives everything written before it joined (dynamic and static) and
+/// the writes that follow.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_added_to_the_inventory_converges() {
+    let mut c = cluster(3, &[]).await;
+    let early = new_id();
+    announce(&c, 0, "w1", &early).await;
+    let static_id = add_static(&c, 1, "db", "p").await;
+    let deleted = new_id();
+    announce(&c, 2, "w2", &deleted).await;
+    assert_eq!(c.unannounce(2, "w2").await.expect("delete").as_u16(), 204);
+    c.wait_converged().await;
+
+    let added = c.add_node().await;
+    assert_eq!(c.node_id(added), "n4");
+    wait_listed_everywhere(&c, TYPE, POOL, &early, CATCH_UP).await;
+    wait_listed_everywhere(&c, "db", "p", &static_id, CATCH_UP).await;
+    // The tombstone arrives too, so the newcomer cannot bring w2 back.
+    let tombstone = wait_same_entry_everywhere(&c, 2, "dynamic", "w2").await;
+    assert_eq!(tombstone.value, None);
+
+    let late = new_id();
+    announce(&c, 0, "w3", &late).await;
+    wait_listed_everywhere(&c, TYPE, POOL, &late, DEADLINE).await;
+    let status = status(&c, 0).await.expect("status");
+    let towards_new = link(&status, "n4", "dynamic").expect("n1 replicates to n4");
+    assert!(
+        towards_new.pushed_entries >= 1,
+        "the write was pushed to n4: {towards_new:?}"
+    );
+    c.wait_converged().await;
+}
+
+/// A peer that comes back on another port is followed through the inventory without a
+/// restart of the others: writes flow both ways again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_peer_re_addressed_in_the_inventory_is_followed() {
+    let mut c = cluster(3, &[]).await;
+    c.kill(1);
+    // Port 0: the node gets some free port (practically never its old one); the harness
+    // rewrites the inventory and waits until every node lists the new URL.
+    c.restart_on_new_port(1).await;
+
+    let from_first = new_id();
+    announce(&c, 0, "w1", &from_first).await;
+    let from_moved = new_id();
+    announce(&c, 1, "w2", &from_moved).await;
+    wait_listed_everywhere(&c, TYPE, POOL, &from_first, DEADLINE).await;
+    wait_listed_everywhere(&c, TYPE, POOL, &from_moved, DEADLINE).await;
+    c.wait_converged().await;
+}
