@@ -12,6 +12,7 @@ mod config;
 mod delete;
 mod expiry;
 mod lookup;
+mod readiness;
 mod restart;
 mod static_services;
 mod store;

@@ -26,6 +26,8 @@ use crate::Validator;
 pub struct SyncOutcome {
     /// The digests were equal: nothing to do.
     pub in_agreement: bool,
+    /// The peer reported itself ready (its state complete).
+    pub peer_ready: bool,
     pub fetched: usize,
     pub pushed: usize,
     /// Fetched entries refused by validation.
@@ -48,7 +50,8 @@ pub async fn reconcile<I: Index, T: PeerTransport>(
     let exchange = transport.digest(peer, name, &root).await?;
     outcome.bytes_sent += exchange.bytes_sent;
     outcome.bytes_received += exchange.bytes_received;
-    let Some(remote) = exchange.body else {
+    outcome.peer_ready = exchange.body.peer_ready;
+    let Some(remote) = exchange.body.digest else {
         outcome.in_agreement = true;
         return Ok(outcome);
     };

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use discovery_types::replication::{
-    DigestResponse, FetchRequest, PushRequest, PushResponse, SummariesRequest, SummariesResponse,
+    FetchRequest, PushRequest, PushResponse, SummariesRequest, SummariesResponse,
 };
 use discovery_types::WireEntry;
 use reqwest::header::{CONTENT_TYPE, IF_NONE_MATCH};
@@ -13,7 +13,9 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::peers::Peer;
-use crate::transport::{Exchange, PeerTransport, TransportError, TransportResult};
+use crate::transport::{
+    DigestAnswer, Exchange, PeerTransport, TransportError, TransportResult, READY_HEADER,
+};
 
 /// Replication over HTTP. Cheap to clone (one shared connection pool).
 #[derive(Debug, Clone)]
@@ -88,7 +90,7 @@ impl PeerTransport for HttpTransport {
         peer: &Peer,
         store: &str,
         local_root: &str,
-    ) -> TransportResult<Option<DigestResponse>> {
+    ) -> TransportResult<DigestAnswer> {
         let response = self
             .client
             .get(Self::url(peer, store, "digest"))
@@ -97,8 +99,12 @@ impl PeerTransport for HttpTransport {
             .await
             .map_err(classify)?;
         let status = response.status();
+        let peer_ready = response
+            .headers()
+            .get(READY_HEADER)
+            .is_some_and(|v| v.as_bytes() == b"true");
         let bytes = response.bytes().await.map_err(classify)?;
-        let body = match status {
+        let digest = match status {
             StatusCode::NOT_MODIFIED => None,
             s if s.is_success() => Some(
                 serde_json::from_slice(&bytes)
@@ -107,7 +113,7 @@ impl PeerTransport for HttpTransport {
             _ => return Err(status_error(status, &bytes)),
         };
         Ok(Exchange {
-            body,
+            body: DigestAnswer { digest, peer_ready },
             bytes_sent: 0,
             bytes_received: bytes.len() as u64,
         })

@@ -32,8 +32,8 @@ pub use anti_entropy::{reconcile, SyncOutcome};
 pub use config::{backoff_delay, ReplicatorConfig};
 pub use http_transport::HttpTransport;
 pub use peers::Peer;
-pub use replicator::{ReplicatedStore, Replicator, ReplicatorHandle, ReplicatorStatus};
-pub use transport::{PeerTransport, TransportError};
+pub use replicator::{CatchUp, ReplicatedStore, Replicator, ReplicatorHandle, ReplicatorStatus};
+pub use transport::{DigestAnswer, PeerTransport, TransportError, READY_HEADER};
 
 /// Checks an entry received from a peer; `Err` says why it is refused.
 pub type Validator = Arc<dyn Fn(&discovery_store::Entry) -> Result<(), String> + Send + Sync>;

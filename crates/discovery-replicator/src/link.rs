@@ -30,6 +30,9 @@ pub(crate) struct LinkStats {
     pub syncs_failed: AtomicU64,
     pub last_sync_ok_ms: AtomicI64,
     pub last_sync_in_agreement: AtomicBool,
+    /// A round has completed with this peer while it reported itself ready: from then on
+    /// this node holds at least everything that peer held.
+    pub synced_with_ready_peer: AtomicBool,
     pub sync_fetched: AtomicU64,
     pub sync_pushed: AtomicU64,
     pub bytes_sent: AtomicU64,

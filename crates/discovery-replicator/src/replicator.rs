@@ -264,6 +264,9 @@ impl<I: Index, T: PeerTransport> Context<I, T> {
                 stats
                     .last_sync_in_agreement
                     .store(outcome.in_agreement, Ordering::Relaxed);
+                if outcome.peer_ready {
+                    stats.synced_with_ready_peer.store(true, Ordering::Relaxed);
+                }
                 stats
                     .sync_fetched
                     .fetch_add(outcome.fetched as u64, Ordering::Relaxed);
@@ -349,6 +352,41 @@ impl ReplicatorStatus {
                 stores: peer.links.iter().map(|l| l.status()).collect(),
             })
             .collect()
+    }
+}
+
+/// How far this node has caught up with its peers, store by store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CatchUp {
+    /// Every store has completed an anti-entropy round with some peer.
+    pub every_store_synced: bool,
+    /// Every store has completed a round with a peer that reported itself ready.
+    pub every_store_synced_with_ready_peer: bool,
+    /// Peers currently known.
+    pub peers: usize,
+}
+
+impl ReplicatorStatus {
+    /// Whether this node has caught up, for readiness decisions.
+    pub fn catch_up(&self) -> CatchUp {
+        let peers = self.shared.peers();
+        let stores = peers.values().map(|p| p.links.len()).max().unwrap_or(0);
+        let every_store = |synced: &dyn Fn(&Link) -> bool| {
+            stores > 0
+                && (0..stores).all(|i| {
+                    peers
+                        .values()
+                        .filter_map(|p| p.links.get(i))
+                        .any(|link| synced(link))
+                })
+        };
+        CatchUp {
+            every_store_synced: every_store(&|l| l.stats.syncs_ok.load(Ordering::Relaxed) > 0),
+            every_store_synced_with_ready_peer: every_store(&|l| {
+                l.stats.synced_with_ready_peer.load(Ordering::Relaxed)
+            }),
+            peers: peers.len(),
+        }
     }
 }
 

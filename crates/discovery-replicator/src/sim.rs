@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use discovery_store::{Index, Store};
 use discovery_types::replication::{
-    DigestResponse, FetchRequest, PushRequest, PushResponse, SummariesRequest, SummariesResponse,
+    FetchRequest, PushRequest, PushResponse, SummariesRequest, SummariesResponse,
 };
 use discovery_types::WireEntry;
 use serde::de::DeserializeOwned;
@@ -23,7 +23,7 @@ use serde::Serialize;
 use crate::convert::{entry_from_wire, renewal_from_wire};
 use crate::peers::Peer;
 use crate::responder;
-use crate::transport::{Exchange, PeerTransport, TransportError, TransportResult};
+use crate::transport::{DigestAnswer, Exchange, PeerTransport, TransportError, TransportResult};
 
 /// The address of a simulated node.
 pub fn sim_url(node_id: &str) -> String {
@@ -64,6 +64,7 @@ impl Traffic {
 struct NetState<I: Index> {
     nodes: HashMap<String, HashMap<String, Arc<Store<I>>>>,
     down: HashSet<String>,
+    not_ready: HashSet<String>,
     cut: HashSet<(String, String)>,
     drop_next: HashMap<(String, String), u32>,
     delay: HashMap<(String, String), Duration>,
@@ -95,6 +96,7 @@ impl<I: Index> SimNetwork<I> {
             state: Arc::new(Mutex::new(NetState {
                 nodes: HashMap::new(),
                 down: HashSet::new(),
+                not_ready: HashSet::new(),
                 cut: HashSet::new(),
                 drop_next: HashMap::new(),
                 delay: HashMap::new(),
@@ -122,6 +124,21 @@ impl<I: Index> SimNetwork<I> {
         } else {
             state.down.remove(node_id);
         }
+    }
+
+    /// Whether a node reports itself ready in digest answers (all are, unless told).
+    pub fn set_ready(&self, node_id: &str, ready: bool) {
+        let mut state = self.state();
+        if ready {
+            state.not_ready.remove(node_id);
+        } else {
+            state.not_ready.insert(node_id.to_owned());
+        }
+    }
+
+    fn is_ready(&self, url: &str) -> bool {
+        let node = url.strip_prefix("sim://").unwrap_or(url);
+        !self.state().not_ready.contains(node)
     }
 
     /// Cuts the link between `a` and `b`, both directions.
@@ -312,13 +329,22 @@ impl<I: Index> PeerTransport for SimTransport<I> {
         peer: &Peer,
         store: &str,
         local_root: &str,
-    ) -> TransportResult<Option<DigestResponse>> {
+    ) -> TransportResult<DigestAnswer> {
         let root = local_root.to_owned();
-        self.exchange("digest", peer, store, &root, |target, root: String| {
-            let digest = responder::digest(target);
-            Ok((digest.root != root).then_some(digest))
+        let exchange = self
+            .exchange("digest", peer, store, &root, |target, root: String| {
+                let digest = responder::digest(target);
+                Ok((digest.root != root).then_some(digest))
+            })
+            .await?;
+        Ok(Exchange {
+            body: DigestAnswer {
+                digest: exchange.body,
+                peer_ready: self.network.is_ready(&peer.url),
+            },
+            bytes_sent: exchange.bytes_sent,
+            bytes_received: exchange.bytes_received,
         })
-        .await
     }
 
     async fn summaries(

@@ -35,6 +35,19 @@ pub struct Exchange<T> {
 
 pub type TransportResult<T> = Result<Exchange<T>, TransportError>;
 
+/// A peer's answer to a digest request.
+#[derive(Debug, Clone)]
+pub struct DigestAnswer {
+    /// `None` when the peer's root equals ours: the replicas agree.
+    pub digest: Option<DigestResponse>,
+    /// Whether the peer considers its own state complete (it is ready to answer lookups).
+    /// A round with a ready peer makes this node complete too.
+    pub peer_ready: bool,
+}
+
+/// The header in which a digest answer carries the answering node's readiness.
+pub const READY_HEADER: &str = "x-discovery-ready";
+
 /// One request kind per protocol step; see `docs/REPLICATION.md`.
 pub trait PeerTransport: Send + Sync + 'static {
     /// Delivers changed entries and renewals; answers which renewals need their value.
@@ -45,13 +58,13 @@ pub trait PeerTransport: Send + Sync + 'static {
         request: &PushRequest,
     ) -> impl Future<Output = TransportResult<PushResponse>> + Send;
 
-    /// The peer's digest, or `None` when its root equals `local_root` (in agreement).
+    /// The peer's digest (none when its root equals `local_root`) and its readiness.
     fn digest(
         &self,
         peer: &Peer,
         store: &str,
         local_root: &str,
-    ) -> impl Future<Output = TransportResult<Option<DigestResponse>>> + Send;
+    ) -> impl Future<Output = TransportResult<DigestAnswer>> + Send;
 
     fn summaries(
         &self,

@@ -533,3 +533,22 @@ async fn entries_from_a_peer_with_a_clock_far_ahead_are_refused() {
     assert!(cluster.store("b").get(b"k").is_none());
     cluster.shutdown().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn catching_up_is_complete_only_after_a_round_with_a_ready_peer() {
+    let cluster = Cluster::new(&["a", "b"]);
+    cluster.net.set_ready("b", false);
+    pass(Duration::from_secs(1)).await;
+    let status = cluster.nodes["a"].replicator.as_ref().unwrap().status();
+    let catch_up = status.catch_up();
+    assert!(catch_up.every_store_synced);
+    assert!(
+        !catch_up.every_store_synced_with_ready_peer,
+        "b said it was not ready"
+    );
+
+    cluster.net.set_ready("b", true);
+    pass(INTERVAL + Duration::from_secs(1)).await;
+    assert!(status.catch_up().every_store_synced_with_ready_peer);
+    cluster.shutdown().await;
+}

@@ -4,6 +4,7 @@
 //! * [`config`]: airlift-style properties into typed [`Settings`].
 //! * [`registry`]: announcements to store entries and back (the domain; no HTTP).
 //! * [`http`]: routes, request validation, response headers.
+//! * [`readiness`]: when a (re)started node's view is complete enough to answer lookups.
 //! * [`node`]: opens the data directory, starts the GC loops and the HTTP server, and
 //!   shuts them down in order.
 //! * [`telemetry`]: log setup.
@@ -11,6 +12,7 @@
 pub mod config;
 pub mod http;
 pub mod node;
+pub mod readiness;
 pub mod registry;
 pub mod telemetry;
 

@@ -20,6 +20,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::{is_node_id, Settings, StoreSettings};
 use crate::http::{self, AppState, HttpLimits, NodeInfo, ServerLimits};
+use crate::readiness::Readiness;
 use crate::registry::{validate_entry, Registry, ServiceIndex, ServiceStore, StoreName};
 
 /// Why a node could not start or stop cleanly.
@@ -174,7 +175,13 @@ impl Node {
         let local_addr = listener
             .local_addr()
             .map_err(|source| NodeError::Bind { addr, source })?;
+        let readiness = Arc::new(Readiness::new(
+            settings.readiness_warm_up,
+            settings.readiness_max_wait,
+            replicator.as_ref().map(ReplicatorHandle::status),
+        ));
         let app = http::router(AppState {
+            readiness: Arc::clone(&readiness),
             registry: Arc::clone(&registry),
             limits: Arc::new(HttpLimits {
                 max_request_size: settings.max_request_size,

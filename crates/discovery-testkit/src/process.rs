@@ -36,7 +36,8 @@ pub struct ProcessOptions {
 }
 
 impl ProcessOptions {
-    /// Test defaults: environment `testing`, 127.0.0.1, any free port, request logging on.
+    /// Test defaults: environment `testing`, 127.0.0.1, any free port, request logging on,
+    /// no readiness warm-up.
     pub fn new(binary: impl Into<PathBuf>, data_dir: impl Into<PathBuf>) -> Self {
         ProcessOptions {
             binary: binary.into(),
@@ -46,6 +47,9 @@ impl ProcessOptions {
             settings: vec![
                 ("node.environment".into(), "testing".into()),
                 ("log.level".into(), "info,discovery::request=debug".into()),
+                // Tests look up right after start; readiness has tests of its own.
+                ("readiness.warm-up".into(), "0s".into()),
+                ("readiness.max-wait".into(), "0s".into()),
             ],
             args: Vec::new(),
         }

@@ -71,6 +71,8 @@ pub const KEYS: &[KeySpec] = &[
     KeySpec { name: "store.max-clock-skew", default: "1m", help: "Entries from peers stamped further than this in the future are refused and counted. (ours)" },
     KeySpec { name: "replication.request-timeout", default: "10s", help: "Deadline of one replication request to a peer. (ours)" },
     KeySpec { name: "replication.drain-timeout", default: "5s", help: "On shutdown, how long pending pushes may take before they are left to anti-entropy. (ours)" },
+    KeySpec { name: "readiness.warm-up", default: "the value of discovery.announce-max-age (10s)", help: "After a start, lookups answer 503 until every live client has had time to re-announce (or the node caught up with a ready peer). 0s disables. (ours)" },
+    KeySpec { name: "readiness.max-wait", default: "1m", help: "A replicated node that reaches no ready peer becomes ready after this long anyway. (ours)" },
     KeySpec { name: "log.level", default: "info", help: "Log level (error, warn, info, debug, trace); RUST_LOG overrides it. debug logs one line per request. (ours)" },
     KeySpec { name: "<store>.store.tombstone-max-age", default: "1d", help: "How long a delete (tombstone) is kept." },
     KeySpec { name: "<store>.store.gc-interval", default: "dynamic: 1m, static: 1h", help: "How often expired entries and old tombstones are removed." },
@@ -131,6 +133,8 @@ pub struct Settings {
     pub max_clock_skew: Duration,
     pub replication_request_timeout: Duration,
     pub replication_drain_timeout: Duration,
+    pub readiness_warm_up: Duration,
+    pub readiness_max_wait: Duration,
     pub log_level: String,
 }
 
@@ -199,7 +203,7 @@ impl Settings {
         if let Some(id) = &node_id {
             check_pattern("node.id", id, is_node_id)?;
         }
-        let settings = Settings {
+        let mut settings = Settings {
             environment,
             node_id,
             bind_ip: reader.parsed("node.bind-ip", IpAddr::V4(Ipv4Addr::UNSPECIFIED), |v| {
@@ -260,8 +264,19 @@ impl Settings {
                 Duration::from_secs(5),
                 Duration::ZERO,
             )?,
+            readiness_warm_up: Duration::ZERO,
+            readiness_max_wait: reader.duration(
+                "readiness.max-wait",
+                Duration::from_secs(60),
+                Duration::ZERO,
+            )?,
             log_level: reader.take("log.level").unwrap_or_else(|| "info".into()),
         };
+        settings.readiness_warm_up = reader.duration(
+            "readiness.warm-up",
+            settings.announce_max_age,
+            Duration::ZERO,
+        )?;
         // Accepted for compatibility; validated so a typo still stops startup.
         reader.duration(
             "discovery.store-cache-ttl",
@@ -300,6 +315,8 @@ impl Settings {
         properties.insert("node.environment".to_owned(), "testing".to_owned());
         properties.insert("node.bind-ip".to_owned(), "127.0.0.1".to_owned());
         properties.insert("http-server.http.port".to_owned(), "0".to_owned());
+        properties.insert("readiness.warm-up".to_owned(), "0s".to_owned());
+        properties.insert("readiness.max-wait".to_owned(), "0s".to_owned());
         let mut settings = match Self::from_properties(properties, true) {
             Ok(loaded) => loaded.settings,
             Err(e) => unreachable!("built-in test settings are valid: {e}"),
@@ -499,6 +516,12 @@ mod tests {
         assert_eq!(s.max_clock_skew, Duration::from_secs(60));
         assert_eq!(s.replication_request_timeout, Duration::from_secs(10));
         assert_eq!(s.replication_drain_timeout, Duration::from_secs(5));
+        assert_eq!(
+            s.readiness_warm_up,
+            Duration::from_secs(10),
+            "follows the announce max-age"
+        );
+        assert_eq!(s.readiness_max_wait, Duration::from_secs(60));
         assert!(loaded.warnings.is_empty());
         assert!(loaded.notes.iter().any(|n| n.contains("using 'test'")));
     }

@@ -1,7 +1,8 @@
 //! [`ApiError`]: every way a request can fail, mapped to a status and a one-line text body.
 //!
 //! Bad input is always a 4xx with a message naming the problem. The only 5xx is 503, for
-//! a full store or a failing disk: conditions a client can retry and that it did not cause.
+//! a full store, a failing disk or a node still catching up after a start: conditions a
+//! client can retry and that it did not cause.
 //! There is no 500: nothing a client sends reaches an unexpected failure path.
 
 use axum::http::{header, HeaderValue, StatusCode};
@@ -25,6 +26,8 @@ pub enum ApiError {
     StoreFull(String),
     /// The storage engine failed; logged in full, reported briefly.
     StorageUnavailable,
+    /// The node has just started and is still catching up; lookups wait.
+    NotReady(String),
 }
 
 impl ApiError {
@@ -36,7 +39,7 @@ impl ApiError {
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::StoreFull(_) | ApiError::StorageUnavailable => {
+            ApiError::StoreFull(_) | ApiError::StorageUnavailable | ApiError::NotReady(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
         }
@@ -54,6 +57,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(message) => message.clone(),
             ApiError::StoreFull(message) => message.clone(),
             ApiError::StorageUnavailable => "storage unavailable, retry later".into(),
+            ApiError::NotReady(reason) => format!("not ready: {reason}"),
         }
     }
 }

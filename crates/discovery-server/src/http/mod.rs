@@ -8,6 +8,7 @@
 //! | GET | `/v1/service`, `/v1/service/{type}`, `/v1/service/{type}/{pool}` | [`services`] |
 //! | GET, POST | `/v1/store/{dynamic,static}` | [`store`] (raw entries, airlift replication) |
 //! | GET, POST | `/v1/replication/...` | [`replication`] (between discoveryd servers) |
+//! | GET | `/v1/health/live`, `/v1/health/ready` | [`health`] (load balancers, orchestrators) |
 //!
 //! Java's raw-write back door `PUT /v1/store/{store}/{key}` is deliberately absent.
 //! Repeated slashes in paths are collapsed before routing (Presto's client sends
@@ -16,6 +17,7 @@
 mod announcements;
 mod body;
 mod error;
+mod health;
 mod replication;
 mod request_log;
 mod server;
@@ -39,6 +41,7 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     pub limits: Arc<HttpLimits>,
     pub node: Arc<NodeInfo>,
+    pub readiness: Arc<crate::readiness::Readiness>,
 }
 
 /// This node as the status endpoint reports it.
@@ -89,6 +92,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/service/{type}", get(services::of_type))
         .route("/v1/service/{type}/{pool}", get(services::of_type_and_pool))
         .route("/v1/store/{store}", get(store::dump).post(store::apply))
+        .route("/v1/health/live", get(health::live))
+        .route("/v1/health/ready", get(health::ready))
         .route("/v1/replication/status", get(replication::status))
         .route("/v1/replication/{store}/push", post(replication::push))
         .route("/v1/replication/{store}/digest", get(replication::digest))

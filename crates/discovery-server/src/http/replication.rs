@@ -4,9 +4,9 @@
 
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use discovery_replicator::responder;
+use discovery_replicator::{responder, READY_HEADER};
 use discovery_store::fingerprint::BUCKETS;
 use discovery_types::replication::{
     hex64, FetchRequest, PushRequest, ReplicationStatus, StoreStatus, SummariesRequest,
@@ -71,11 +71,22 @@ pub async fn digest(
         header::ETAG,
         HeaderValue::from_str(&tag).unwrap_or_else(|_| HeaderValue::from_static("\"\"")),
     );
+    // Tells the caller whether our state is complete, so it knows whether catching up with
+    // us makes it ready (see `readiness`).
+    let ready = (
+        HeaderName::from_static(READY_HEADER),
+        HeaderValue::from_static(if state.readiness.is_ready() {
+            "true"
+        } else {
+            "false"
+        }),
+    );
     if client_has_tag(&headers, &[header::IF_NONE_MATCH], &tag) {
-        return Ok((StatusCode::NOT_MODIFIED, [etag]).into_response());
+        return Ok((StatusCode::NOT_MODIFIED, [etag, ready]).into_response());
     }
     let mut response = json(&digest);
     response.headers_mut().insert(etag.0, etag.1);
+    response.headers_mut().insert(ready.0, ready.1);
     Ok(response)
 }
 

@@ -4,6 +4,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use super::error::ApiError;
 use super::{cache_control, client_has_tag, json_content_type, AppState, NOSNIFF};
 use crate::registry::Selector;
 
@@ -32,6 +33,11 @@ pub async fn of_type_and_pool(
 }
 
 fn respond(state: &AppState, selector: Selector<'_>, headers: &HeaderMap) -> Response {
+    // A node that is still catching up would answer with a partial list, and a coordinator
+    // would drop the missing workers. A 503 makes it keep its last good list instead.
+    if let Err(reason) = state.readiness.check() {
+        return ApiError::NotReady(reason).into_response();
+    }
     let lookup = state.registry.lookup(selector);
     let cache = cache_control(state.limits.lookup_max_age_secs);
     let etag = (
