@@ -1,0 +1,1 @@
+//! A simulated Presto/Trino fleet (in progress).

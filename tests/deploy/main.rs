@@ -1,0 +1,1 @@
+//! Deployment tests: the airlift-style launcher and the local-cluster script.
