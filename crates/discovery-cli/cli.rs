@@ -121,6 +121,26 @@ pub enum Command {
         Lines: '=' initial service, '+' added, '-' removed, '~' changed. While the server\n\
         is unreachable the last list is kept and a note goes to stderr.")]
     Watch(WatchArgs),
+
+    /// The discovery cluster as a whole: every node, its readiness and replication.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Every node of the cluster (the server given with --uri and the peers from its
+    /// service inventory): reachable, ready, entries, whether its replicas agree.
+    #[command(after_help = "Examples:\n  \
+        discovery cluster status\n  \
+        discovery --uri http://disc-1:8411 cluster status --output json\n\n\
+        AGREES compares each node's store digests with those of the first node: equal\n\
+        digests mean identical replicas. The dynamic store changes with every\n\
+        announcement, so under load a 'dynamic differs' can be momentary; the static\n\
+        store must agree. QUEUED and FAILURES are the first node's pushes towards\n\
+        that peer. Exits 1 (degraded) when a node is unreachable or not ready, when the\n\
+        static stores differ, or when the inventory cannot be read.")]
+    Status,
 }
 
 #[derive(Debug, Args)]

@@ -17,8 +17,8 @@ use discovery_client::{
 use serde_json::{self as json, json, Value};
 
 use crate::cli::{
-    AnnounceArgs, Cli, Command, LookupArgs, Output, ServicesArgs, StaticAddArgs, StaticCommand,
-    StaticRmArgs, StoreCommand, StoreDumpArgs, UnannounceArgs, WatchArgs,
+    AnnounceArgs, Cli, ClusterCommand, Command, LookupArgs, Output, ServicesArgs, StaticAddArgs,
+    StaticCommand, StaticRmArgs, StoreCommand, StoreDumpArgs, UnannounceArgs, WatchArgs,
 };
 use crate::format::{self, Table};
 
@@ -73,7 +73,7 @@ impl From<DiscoveryError> for Failure {
 
 /// Writes to stdout at once (watch output is read line by line by other programs). A
 /// closed stdout (`| head`) ends the command quietly.
-fn print(text: &str) -> Result<(), Failure> {
+pub(crate) fn print(text: &str) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())
@@ -83,7 +83,7 @@ fn print(text: &str) -> Result<(), Failure> {
         })
 }
 
-fn print_json(value: &Value) -> Result<(), Failure> {
+pub(crate) fn print_json(value: &Value) -> Result<(), Failure> {
     let text = json::to_string_pretty(value).unwrap_or_default();
     print(&format!("{text}\n"))
 }
@@ -117,6 +117,9 @@ pub async fn run(cli: Cli) -> Result<Outcome, Failure> {
         Command::Static(StaticCommand::Rm(args)) => static_rm(&client, output, args).await,
         Command::Store(StoreCommand::Dump(args)) => store_dump(&client, output, args).await,
         Command::Watch(args) => watch(client, output, args).await,
+        Command::Cluster(ClusterCommand::Status) => {
+            crate::cluster::status(&client, output, cli.timeout).await
+        }
     }
 }
 

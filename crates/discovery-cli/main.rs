@@ -5,6 +5,7 @@
 //! connection error.
 
 mod cli;
+mod cluster;
 mod commands;
 mod format;
 

@@ -651,3 +651,77 @@ fn usage_errors_exit_2_and_help_has_examples() {
         );
     }
 }
+
+/// Runs `discovery --uri <uri> args...` against any URI.
+fn run_at(uri: &str, args: &[&str]) -> Output {
+    discovery()
+        .arg("--uri")
+        .arg(uri)
+        .args(args)
+        .output()
+        .expect("cannot run discovery")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cluster_status_shows_every_node_and_exits_1_when_one_is_down() {
+    let mut cluster =
+        discovery_testkit::Cluster::start(env!("CARGO_BIN_EXE_discoveryd"), 3, &[]).await;
+    cluster.wait_converged().await;
+    let uri = cluster.base_url(0);
+
+    let output = run_at(&uri, &["cluster", "status"]);
+    assert_status(&output, 0);
+    let text = stdout(&output);
+    assert!(text.contains("cluster: healthy"), "{text}");
+    for i in 0..3 {
+        assert!(text.contains(cluster.node_id(i)), "{text}");
+    }
+
+    let json = json_of(&run_at(&uri, &["cluster", "status", "--output", "json"]));
+    let nodes = json["nodes"].as_array().expect("nodes");
+    assert_eq!(nodes.len(), 3, "{json}");
+    assert!(
+        nodes
+            .iter()
+            .all(|n| n["reachable"] == true && n["ready"] == true),
+        "{json}"
+    );
+    assert!(nodes.iter().all(|n| n["staticAgrees"] == true), "{json}");
+    assert_eq!(json["degraded"], false);
+
+    cluster.kill(2);
+    let output = run_at(&uri, &["cluster", "status"]);
+    assert_status(&output, 1);
+    let text = stdout(&output);
+    assert!(text.contains("cluster: DEGRADED"), "{text}");
+    let down = text
+        .lines()
+        .find(|line| line.starts_with(cluster.node_id(2)))
+        .unwrap_or_else(|| panic!("no line for the killed node:\n{text}"));
+    assert!(down.split_whitespace().nth(2) == Some("no"), "{down}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cluster_status_of_a_standalone_node_lists_just_it() {
+    let server = Server::start();
+    let output = run(&server, &["cluster", "status"]);
+    assert_status(&output, 0);
+    let text = stdout(&output);
+    assert!(text.contains("inventory: none (standalone node)"), "{text}");
+    assert_eq!(
+        text.lines().filter(|l| l.contains("http://")).count(),
+        1,
+        "{text}"
+    );
+}
+
+#[test]
+fn cluster_status_of_an_unreachable_server_exits_3() {
+    let output = run_at(&closed_uri(), &["cluster", "status"]);
+    assert_status(&output, 3);
+    assert!(
+        stderr(&output).contains("may be down"),
+        "{}",
+        stderr(&output)
+    );
+}

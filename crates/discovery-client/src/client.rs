@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use discovery_types::replication::ReplicationStatus;
 use discovery_types::{DynamicAnnouncement, Service, ServiceSet, StaticAnnouncement, WireEntry};
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode, Url};
@@ -154,6 +155,15 @@ impl Lookup {
     }
 }
 
+/// A server's readiness (`GET /v1/health/ready`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Readiness {
+    /// It answers lookups.
+    Ready,
+    /// It is still catching up after a start; lookups get 503. The server's reason.
+    NotReady(String),
+}
+
 /// One request, replayable against each server.
 struct Request<'a> {
     method: Method,
@@ -252,14 +262,25 @@ impl DiscoveryClient {
             .server_environment
             .get_or_try_init(|| async {
                 // Any lookup reports the environment; `discovery` is small and exists on
-                // every kind of server, embedded ones included.
-                let answer = self
-                    .lookup_raw(&["v1", "service", "discovery", "general"], None)
-                    .await?;
-                if answer.status != StatusCode::OK {
-                    return Err(answer.unexpected());
+                // every kind of server, embedded ones included. A discoveryd that has just
+                // started answers lookups 503 until it is ready, but its static listing
+                // (which embedded servers lack) carries the environment too.
+                let lookup = async {
+                    let answer = self
+                        .lookup_raw(&["v1", "service", "discovery", "general"], None)
+                        .await?;
+                    if answer.status != StatusCode::OK {
+                        return Err(answer.unexpected());
+                    }
+                    Ok(answer.json::<ServiceSet>()?.environment)
+                };
+                match lookup.await {
+                    Ok(environment) => Ok(environment),
+                    Err(error) => match self.list_static().await {
+                        Ok(set) => Ok(set.environment),
+                        Err(_) => Err(error),
+                    },
                 }
-                Ok(answer.json::<ServiceSet>()?.environment)
             })
             .await
             .cloned()
@@ -458,6 +479,41 @@ impl DiscoveryClient {
             return Err(answer.unexpected());
         }
         answer.json()
+    }
+
+    /// `GET /v1/replication/status`: the server's stores (entry counts, digest roots) and
+    /// its replication towards every peer.
+    pub async fn replication_status(&self) -> Result<ReplicationStatus, DiscoveryError> {
+        let answer = self.get(&["v1", "replication", "status"]).await?;
+        if answer.status != StatusCode::OK {
+            return Err(answer.unexpected());
+        }
+        answer.json()
+    }
+
+    /// `GET /v1/health/ready`: whether the server answers lookups yet, and if not, why.
+    pub async fn readiness(&self) -> Result<Readiness, DiscoveryError> {
+        match self.get(&["v1", "health", "ready"]).await {
+            Ok(answer) if answer.status == StatusCode::OK => Ok(Readiness::Ready),
+            Ok(answer) => Err(answer.unexpected()),
+            Err(DiscoveryError::ServerError {
+                status: 503,
+                message,
+                ..
+            }) => Ok(Readiness::NotReady(message)),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn get(&self, segments: &[&str]) -> Result<Answer, DiscoveryError> {
+        self.send(Request {
+            method: Method::GET,
+            segments,
+            headers: HeaderMap::new(),
+            body: None,
+            idempotent: true,
+        })
+        .await
     }
 
     /// [`Self::store_dump`] with keys and values decoded.

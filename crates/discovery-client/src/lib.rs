@@ -106,7 +106,7 @@ pub use announcement::{
     new_service_id, parse_announcement_file, parse_static_file, service, AnnouncementFile,
 };
 pub use announcer::{Announcer, AnnouncerStatus};
-pub use client::{Announced, ClientBuilder, DiscoveryClient, Lookup};
+pub use client::{Announced, ClientBuilder, DiscoveryClient, Lookup, Readiness};
 pub use error::DiscoveryError;
 pub use selector::{SelectorStatus, ServiceSelector, Services};
 pub use store::{DecodedEntry, StoreName};

@@ -50,8 +50,12 @@ pub fn decide(
         Some(_) if elapsed >= max_wait => {
             Ok("no ready peer reached within readiness.max-wait: serving this node's own state")
         }
+        Some(c) if c.every_store_synced => Err(format!(
+            "warming up (ready in {}s): no peer that is itself ready has confirmed this node's state",
+            left(warm_up)
+        )),
         Some(_) => Err(format!(
-            "catching up with peers (at most {}s more)",
+            "catching up with peers: no anti-entropy round completed yet (ready in {}s at the latest)",
             left(max_wait)
         )),
     }
@@ -142,7 +146,12 @@ mod tests {
     fn a_replicated_node_is_ready_after_syncing_with_a_ready_peer_at_once() {
         assert!(decide(S(1), S(10), S(60), catch_up(true, true)).is_ok());
         let not_yet = decide(S(1), S(10), S(60), catch_up(true, false)).unwrap_err();
-        assert!(not_yet.contains("catching up"), "{not_yet}");
+        assert!(
+            not_yet.contains("no peer that is itself ready"),
+            "{not_yet}"
+        );
+        let no_round = decide(S(1), S(10), S(60), catch_up(false, false)).unwrap_err();
+        assert!(no_round.contains("no anti-entropy round"), "{no_round}");
     }
 
     #[test]
