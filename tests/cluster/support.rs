@@ -76,9 +76,34 @@ pub fn link<'a>(
         .find(|s| s.store == store)
 }
 
-pub async fn raw_entries(c: &Cluster, i: usize, store: &str) -> anyhow::Result<Vec<WireEntry>> {
+/// A raw store entry with its key and value as text, so failures print readably.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawEntry {
+    pub key: String,
+    /// `None` for a tombstone.
+    pub value: Option<String>,
+    pub version: i64,
+    pub timestamp: i64,
+    pub max_age_in_ms: Option<i64>,
+}
+
+impl From<WireEntry> for RawEntry {
+    fn from(e: WireEntry) -> Self {
+        RawEntry {
+            key: String::from_utf8_lossy(&e.key).into_owned(),
+            value: e.value.map(|v| String::from_utf8_lossy(&v).into_owned()),
+            version: e.version.sequence,
+            timestamp: e.timestamp,
+            max_age_in_ms: e.max_age_in_ms,
+        }
+    }
+}
+
+pub async fn raw_entries(c: &Cluster, i: usize, store: &str) -> anyhow::Result<Vec<RawEntry>> {
     let value = c.raw_store(i, store).await?;
-    serde_json::from_value(value.clone()).with_context(|| format!("not a list of entries: {value}"))
+    let entries: Vec<WireEntry> = serde_json::from_value(value.clone())
+        .with_context(|| format!("not a list of entries: {value}"))?;
+    Ok(entries.into_iter().map(RawEntry::from).collect())
 }
 
 /// The raw entry of `key` in `store` on node `i`, tombstones included.
@@ -87,11 +112,11 @@ pub async fn raw_entry(
     i: usize,
     store: &str,
     key: &str,
-) -> anyhow::Result<Option<WireEntry>> {
+) -> anyhow::Result<Option<RawEntry>> {
     Ok(raw_entries(c, i, store)
         .await?
         .into_iter()
-        .find(|e| e.key == key.as_bytes()))
+        .find(|e| e.key == key))
 }
 
 /// Ids of the services `GET /v1/service/{type}/{pool}` lists on node `i`.
@@ -202,7 +227,7 @@ pub async fn wait_same_entry_everywhere(
     origin: usize,
     store: &str,
     key: &str,
-) -> WireEntry {
+) -> RawEntry {
     let nodes = c.running();
     eventually(
         DEADLINE,

@@ -664,15 +664,26 @@ impl Drop for Cluster {
     }
 }
 
-/// The last `lines` lines of `text`.
+/// The last `lines` lines of `text`, without the request-log lines of the harness's own
+/// status polls (they would crowd out everything else).
 fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
-    let start = all.len().saturating_sub(lines);
-    let mut out = String::new();
-    if start > 0 {
-        out.push_str(&format!("... ({start} earlier lines)\n"));
-    }
-    for line in &all[start..] {
+    let kept: Vec<&str> = all
+        .iter()
+        .copied()
+        .filter(|l| !l.contains("GET /v1/replication/status"))
+        .collect();
+    let start = kept.len().saturating_sub(lines);
+    let mut out = format!(
+        "({} status-poll lines omitted{})\n",
+        all.len() - kept.len(),
+        if start > 0 {
+            format!(", {start} earlier lines")
+        } else {
+            String::new()
+        }
+    );
+    for line in &kept[start..] {
         out.push_str(line);
         out.push('\n');
     }
