@@ -1,5 +1,6 @@
 //! Writes on one node reach every node (cases 59–62, 66–67 in part).
 
+use discovery_testkit::cluster::announcement;
 use reqwest::StatusCode;
 
 use crate::support::*;
@@ -109,4 +110,40 @@ async fn the_last_write_wins_across_servers() {
         assert_eq!(ids, [u2.as_str()], "{}", c.node_id(i));
     }
     c.wait_converged().await;
+}
+
+/// Concurrent writes of one key on every node (equal versions possible) end with one
+/// winner that every node agrees on: the conflict rule is a total order.
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_writes_to_one_key_converge_to_one_winner() {
+    let c = cluster(3, &[]).await;
+    for round in 0..10 {
+        let bodies: Vec<_> = (0..3).map(|_| announcement(&new_id(), TYPE)).collect();
+        let (a, b, d) = tokio::join!(
+            c.announce(0, "w1", &bodies[0]),
+            c.announce(1, "w1", &bodies[1]),
+            c.announce(2, "w1", &bodies[2]),
+        );
+        for status in [a, b, d] {
+            assert_eq!(
+                status.expect("announce"),
+                StatusCode::ACCEPTED,
+                "round {round}"
+            );
+        }
+    }
+    c.wait_converged().await;
+    let winner = wait_same_entry_everywhere(&c, 0, "dynamic", "w1").await;
+    let mut listed = Vec::new();
+    for i in 0..3 {
+        let services = services_of_node(&c, i, "w1").await.expect("lookup");
+        assert_eq!(services.len(), 1, "{}: {services:?}", c.node_id(i));
+        listed.push(services[0]["id"].clone());
+    }
+    assert!(listed.windows(2).all(|w| w[0] == w[1]), "{listed:?}");
+    let id = listed[0].as_str().expect("id");
+    assert!(
+        winner.value.as_deref().unwrap_or_default().contains(id),
+        "{winner:?}"
+    );
 }

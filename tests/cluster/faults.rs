@@ -72,6 +72,10 @@ async fn a_peer_on_a_closed_port_does_not_hold_writes_back() {
         Ok::<_, anyhow::Error>(())
     })
     .await;
+
+    // Taken out of the inventory, the ghost stops being a peer, without a restart.
+    c.remove_extra_peer("ghost");
+    c.wait_for_peers().await;
 }
 
 /// Case 70, hung variant: a peer that accepts connections and never answers, with a
@@ -104,4 +108,10 @@ async fn a_hung_peer_does_not_hold_writes_back() {
     let other = new_id();
     announce(&c, 1, "x1", &other).await;
     wait_listed_everywhere(&c, TYPE, POOL, &other, DEADLINE).await;
+
+    // A push to the hung peer is still pending; SIGTERM still ends the node cleanly (the
+    // drain gives up after replication.drain-timeout).
+    announce(&c, 0, "x2", &new_id()).await;
+    let exit = c.terminate(0);
+    assert_eq!(exit.code(), Some(0), "SIGTERM with a hung peer: {exit:?}");
 }

@@ -40,10 +40,16 @@ async fn a_killed_node_catches_up_after_restart_without_re_announcements() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_returning_node_gets_older_writes_by_anti_entropy() {
     let mut c = cluster(3, &[]).await;
+    let doomed = add_static(&c, 2, "db", "p").await;
+    wait_listed_everywhere(&c, "db", "p", &doomed, DEADLINE).await;
     c.kill(1);
     let service = new_id();
     announce(&c, 0, "w1", &service).await;
     let static_id = add_static(&c, 0, "db", "p").await;
+    assert_eq!(
+        c.delete_static(0, &doomed).await.expect("delete").as_u16(),
+        204
+    );
 
     let exit = c.terminate(0);
     assert_eq!(exit.code(), Some(0), "SIGTERM exit status: {exit:?}");
@@ -56,6 +62,10 @@ async fn a_returning_node_gets_older_writes_by_anti_entropy() {
     wait_listed_everywhere(&c, "db", "p", &static_id, CATCH_UP).await;
     wait_same_entry_everywhere(&c, 0, "dynamic", "w1").await;
     wait_same_entry_everywhere(&c, 0, "static", &static_id).await;
+    // The static delete made while n2 was down reaches it too (no resurrection either).
+    wait_gone_everywhere(&c, "db", "p", &doomed).await;
+    let tombstone = wait_same_entry_everywhere(&c, 0, "static", &doomed).await;
+    assert_eq!(tombstone.value, None);
     // Delivered by anti-entropy: fetched by n2, or sent to n2 by a peer's round.
     let mut delivered = 0;
     for i in 0..3 {
@@ -154,5 +164,36 @@ async fn a_peer_re_addressed_in_the_inventory_is_followed() {
     announce(&c, 1, "w2", &from_moved).await;
     wait_listed_everywhere(&c, TYPE, POOL, &from_first, DEADLINE).await;
     wait_listed_everywhere(&c, TYPE, POOL, &from_moved, DEADLINE).await;
+    c.wait_converged().await;
+}
+
+/// With a tiny push queue, most changes for a peer that is down are dropped (and counted);
+/// anti-entropy still brings that peer every one of them when it returns.
+#[tokio::test(flavor = "multi_thread")]
+async fn changes_dropped_from_a_full_push_queue_are_repaired() {
+    let mut c = cluster(3, &[("dynamic.store.remote.queue-size", "5")]).await;
+    c.kill(1);
+    let mut ids = Vec::new();
+    for k in 0..100 {
+        let id = new_id();
+        announce(&c, 0, &format!("w{k}"), &id).await;
+        ids.push(id);
+    }
+    let status = status(&c, 0).await.expect("status");
+    let towards_down = link(&status, "n2", "dynamic").expect("link to n2");
+    assert!(towards_down.dropped >= 90, "{towards_down:?}");
+    assert!(towards_down.queued <= 5, "{towards_down:?}");
+
+    c.restart(1);
+    let nodes = c.running();
+    discovery_testkit::eventually(CATCH_UP, "all 100 on every node", || async {
+        for &i in &nodes {
+            let listed = service_ids(&c, i, TYPE, POOL).await?;
+            let missing = ids.iter().filter(|id| !listed.contains(id)).count();
+            anyhow::ensure!(missing == 0, "{} misses {missing}", c.node_id(i));
+        }
+        Ok::<_, anyhow::Error>(())
+    })
+    .await;
     c.wait_converged().await;
 }

@@ -401,6 +401,13 @@ impl Cluster {
         self.write_inventory();
     }
 
+    /// Removes the extra peer `node_id` from the inventory and rewrites it; call
+    /// [`Cluster::wait_for_peers`] to wait until the nodes follow.
+    pub fn remove_extra_peer(&mut self, node_id: &str) {
+        self.extra.retain(|p| p.node_id != node_id);
+        self.write_inventory();
+    }
+
     /// The inventory as airlift writes it: the extra peers first, then every node (running
     /// or not), each as a `discovery` service with its `http` URL.
     pub fn inventory(&self) -> Value {
