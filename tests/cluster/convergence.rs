@@ -55,6 +55,14 @@ async fn a_delete_on_another_node_removes_it_everywhere() {
         "tombstone {tombstone:?} must be newer than {announced:?}"
     );
     c.wait_converged().await;
+
+    // Announced again with the very same body, it is back everywhere.
+    announce(&c, 1, "w1", &service).await;
+    wait_listed_everywhere(&c, TYPE, POOL, &service, DEADLINE).await;
+    let again = wait_same_entry_everywhere(&c, 1, "dynamic", "w1").await;
+    assert_eq!(again.value, announced.value);
+    assert!(again.version > tombstone.version);
+    c.wait_converged().await;
 }
 
 /// Cases 66–67 (live part): a static service created on n2 is listed everywhere; deleting

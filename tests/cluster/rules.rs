@@ -61,13 +61,63 @@ async fn an_older_write_cannot_resurrect_a_deleted_announcement() {
     c.wait_converged().await;
 }
 
+/// Case 63 for static services (airlift/discovery#18: the Java static store applies no
+/// version check): an older copy of a deleted static service posted to a node's raw store
+/// does not bring it back anywhere.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_older_write_cannot_resurrect_a_deleted_static_service() {
+    let c = cluster(3, &[]).await;
+    let id = add_static(&c, 0, "db", "p").await;
+    let created = wait_same_entry_everywhere(&c, 0, "static", &id).await;
+    assert_eq!(
+        c.delete_static(1, &id).await.expect("delete"),
+        StatusCode::NO_CONTENT
+    );
+    wait_gone_everywhere(&c, "db", "p", &id).await;
+    let tombstone = wait_same_entry_everywhere(&c, 1, "static", &id).await;
+    assert_eq!(tombstone.value, None);
+
+    let value = created.value.as_ref().expect("created value");
+    let batch = json!([{
+        "key": BASE64.encode(&id),
+        "value": BASE64.encode(value),
+        "version": {"sequence": tombstone.version - 1},
+        "timestamp": now_ms(),
+    }]);
+    let (status, body) = c
+        .post_json(2, "/v1/store/static", &batch)
+        .await
+        .expect("POST /v1/store/static");
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+
+    wait_sync_rounds(&c, 2).await;
+    for i in 0..3 {
+        let ids = service_ids(&c, i, "db", "p").await.expect("lookup");
+        assert!(
+            !ids.contains(&id),
+            "{} resurrected it: {ids:?}",
+            c.node_id(i)
+        );
+        let entry = raw_entry(&c, i, "static", &id).await.expect("raw");
+        assert_eq!(entry.as_ref(), Some(&tombstone), "{}", c.node_id(i));
+    }
+    c.wait_converged().await;
+}
+
 /// Case 64: with `discovery.max-age=2s`, the copy of an announcement on another server
 /// carries the origin's timestamp and expires by it, without further writes. Checked
 /// both ways on every observation: listed only while the origin timestamp + max age has
 /// not passed, gone only once it has.
 #[tokio::test(flavor = "multi_thread")]
 async fn expiry_follows_the_origin_timestamp_on_every_server() {
-    let c = cluster(2, &[("discovery.max-age", "2s")]).await;
+    let c = cluster(
+        2,
+        &[
+            ("discovery.max-age", "2s"),
+            ("dynamic.store.gc-interval", "500ms"),
+        ],
+    )
+    .await;
     let service = new_id();
     announce(&c, 0, "w1", &service).await;
     let origin = raw_entry(&c, 0, "dynamic", "w1")
@@ -110,6 +160,23 @@ async fn expiry_follows_the_origin_timestamp_on_every_server() {
         .await;
         verdict.unwrap_or_else(|e| panic!("{e}"));
     }
+
+    // Garbage collection (every 500 ms, on each node's own schedule) removes the expired
+    // entry everywhere, and anti-entropy does not bring it back: the replicas agree.
+    let nodes = c.running();
+    eventually(
+        DEADLINE,
+        "the expired entry collected everywhere",
+        || async {
+            for &i in &nodes {
+                let entry = raw_entry(&c, i, "dynamic", "w1").await?;
+                anyhow::ensure!(entry.is_none(), "{} holds {entry:?}", c.node_id(i));
+            }
+            Ok::<_, anyhow::Error>(())
+        },
+    )
+    .await;
+    c.wait_converged().await;
 }
 
 /// Re-announcing an unchanged body travels as renewals (value hashes), not as entries;
