@@ -1,0 +1,63 @@
+//! `discovery-bench`: measurements of a discovery cluster, printed as markdown.
+//!
+//! * `replication`: real `discoveryd` processes on loopback — propagation latency of an
+//!   announcement under a steady announce load, bytes per renewal on the wire, and the
+//!   time an empty node takes to converge with a populated cluster.
+//! * `anti-entropy`: the replication protocol in process (real stores, simulated
+//!   network) — bytes of one anti-entropy round when replicas agree and after a
+//!   divergence.
+//!
+//! Every run is bounded in time and talks only to loopback addresses.
+
+mod anti_entropy;
+mod replication;
+mod stats;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "discovery-bench",
+    about = "Benchmarks of a discovery cluster (loopback only)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Replication between real discoveryd processes.
+    Replication(replication::Args),
+    /// Bytes of anti-entropy rounds, in process.
+    AntiEntropy(anti_entropy::Args),
+}
+
+/// The discoveryd binary: `--discoveryd`, else `target/release/discoveryd` beside this one.
+pub fn discoveryd_path(explicit: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    if let Some(path) = explicit {
+        return Ok(path);
+    }
+    let beside = std::env::current_exe()?.with_file_name("discoveryd");
+    anyhow::ensure!(
+        beside.exists(),
+        "no discoveryd beside this binary ({}); build it (cargo build --release) or pass --discoveryd",
+        beside.display()
+    );
+    Ok(beside)
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        match cli.command {
+            Command::Replication(args) => replication::run(args).await,
+            Command::AntiEntropy(args) => anti_entropy::run(args).await,
+        }
+    })
+}
