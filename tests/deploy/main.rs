@@ -1,1 +1,15 @@
-//! Deployment tests: the airlift-style launcher and the local-cluster script.
+//! Deployment tests: the airlift-style launcher (`deploy/airlift/bin/launcher`) and the
+//! local-cluster script (`deploy/local-cluster.sh`), run as an operator runs them, against
+//! the real `discoveryd` binary.
+//!
+//! Everything listens on 127.0.0.1, on ports found free just before (bind port 0, read
+//! it, release it). Nothing waits a fixed time: conditions are polled with a deadline. The
+//! local-cluster tests need nginx; when it is missing the harness installs it with
+//! apt-get (and says so), and fails with the reason if that is not possible.
+
+// Test helpers unwrap where a failure is a broken test environment, not a finding.
+#![allow(clippy::unwrap_used)]
+
+mod launcher;
+mod local_cluster;
+mod support;
