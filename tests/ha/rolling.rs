@@ -1,0 +1,50 @@
+//! Rolling restarts: every node in turn is stopped and started again on its data
+//! directory and address, the next one only once the restarted node is ready. No worker
+//! may go missing and no request may fail.
+
+use crate::support::*;
+
+async fn rolling_restart(name: &str, how: Stop) {
+    let mut ha = Ha::start(name).await;
+    for i in 0..NODES {
+        ha.stop_node(i, how);
+        // Down for a lookup interval: both coordinators look up and every worker renews
+        // while it is away, so nginx has to route around it and its copy goes stale.
+        ha.wait_lookups_after(ha.fleet.now() + LOOKUP_INTERVAL)
+            .await;
+        let ready_at = ha.start_node(i).await;
+        // As an operator must: the next node only once nginx sends traffic to this one
+        // again (see `wait_in_rotation`).
+        ha.wait_in_rotation(i, ready_at).await;
+        ha.assert_no_flaps(&format!("after restarting node {i} ({how:?})"));
+    }
+    // Anything a restart broke shows within one TTL: entries it failed to catch up on
+    // would have expired, and every coordinator has looked up again since.
+    let since = ha.fleet.now() + TTL + LOOKUP_INTERVAL;
+    ha.wait_lookups_after(since).await;
+    let report = ha.assert_no_flaps(&format!("rolling restart with {how:?}"));
+    assert!(
+        ha.fleet.convergence().is_converged(),
+        "{}",
+        ha.fleet.convergence()
+    );
+    assert!(report.requests.lookup.changed + report.requests.lookup.not_modified > 0);
+    let report = ha.fleet.report();
+    eprintln!(
+        "rolling restart ({how:?}): {} requests, {} node-missing events, {} failed",
+        report.requests.total(),
+        report.missing_total,
+        report.failed_requests()
+    );
+    eprintln!("{}", ha.traffic_summary());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolling_restart_with_sigterm_loses_no_worker_and_fails_no_request() {
+    rolling_restart("term", Stop::Term).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolling_restart_with_sigkill_loses_no_worker_and_fails_no_request() {
+    rolling_restart("kill", Stop::Kill).await;
+}
