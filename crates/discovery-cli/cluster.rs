@@ -87,7 +87,10 @@ async fn probe(uri: String, timeout: Duration) -> Probe {
         }
         Err(e) => {
             let readiness = Err(DiscoveryError::InvalidArgument(e.to_string()));
-            Probe { status: Err(e), readiness }
+            Probe {
+                status: Err(e),
+                readiness,
+            }
         }
     }
 }

@@ -625,7 +625,7 @@ fn usage_errors_exit_2_and_help_has_examples() {
         vec!["static", "rm"],
         vec!["--output", "yaml", "services"],
         vec!["--uri", "localhost:8411", "services"],
-        vec!["cluster", "status"],
+        vec!["cluster", "frobnicate"],
     ] {
         let output = discovery().args(&args).output().unwrap();
         assert_status(&output, 2);

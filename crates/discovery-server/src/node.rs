@@ -26,21 +26,21 @@ use crate::registry::{validate_entry, Registry, ServiceIndex, ServiceStore, Stor
 /// Why a node could not start or stop cleanly.
 #[derive(Debug, Error)]
 pub enum NodeError {
-    #[error("data directory {path}: {source}")]
+    #[error("data directory {path}")]
     DataDir {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{0}")]
+    #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Bind {
         addr: SocketAddr,
         source: std::io::Error,
     },
-    #[error("{0}")]
+    #[error(transparent)]
     Inventory(#[from] InventoryError),
-    #[error("replication: {0}")]
+    #[error("replication")]
     Replication(#[from] TransportError),
 }
 
@@ -115,6 +115,14 @@ impl Node {
             duration_ms(settings.max_age),
         ));
 
+        // Bind before starting anything else: a taken port stops the start cleanly.
+        let addr = SocketAddr::new(settings.bind_ip, settings.http_port);
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| NodeError::Bind { addr, source })?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|source| NodeError::Bind { addr, source })?;
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let max_replication_request_size = settings.max_request_size.saturating_mul(4);
         let inventory_error = Arc::new(std::sync::Mutex::new(None));
@@ -168,13 +176,6 @@ impl Node {
             shutdown_rx.clone(),
         )));
 
-        let addr = SocketAddr::new(settings.bind_ip, settings.http_port);
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| NodeError::Bind { addr, source })?;
-        let local_addr = listener
-            .local_addr()
-            .map_err(|source| NodeError::Bind { addr, source })?;
         let readiness = Arc::new(Readiness::new(
             settings.readiness_warm_up,
             settings.readiness_max_wait,

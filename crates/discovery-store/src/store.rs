@@ -16,13 +16,14 @@ use crate::fingerprint::{bucket_of, fingerprint, value_hash, Digest};
 /// A derived view of a store's entries (for discovery: services by type and pool),
 /// maintained in the same step as every change so reads never see the two disagree.
 pub trait Index: Send + Sync + 'static {
-    /// The entry stored under `key` changed from `old` to `new` (`None`: absent).
-    fn update(&mut self, key: &[u8], old: Option<&Entry>, new: Option<&Entry>);
+    /// The entry stored under `key` changed from `old` to `new` (`None`: absent), at
+    /// `now_ms` on the store's clock.
+    fn update(&mut self, key: &[u8], old: Option<&Entry>, new: Option<&Entry>, now_ms: i64);
 }
 
 /// A store that needs no derived view.
 impl Index for () {
-    fn update(&mut self, _: &[u8], _: Option<&Entry>, _: Option<&Entry>) {}
+    fn update(&mut self, _: &[u8], _: Option<&Entry>, _: Option<&Entry>, _: i64) {}
 }
 
 /// Settings of one store.
@@ -165,7 +166,7 @@ impl<I: Index> Store<I> {
         for (key, bytes) in backend.load()? {
             match codec::decode(&key, &bytes) {
                 Some(entry) => {
-                    index.update(&key, None, Some(&entry));
+                    index.update(&key, None, Some(&entry), clock.now_ms());
                     entries.insert(key, Slot::new(entry));
                 }
                 None => {
@@ -397,9 +398,12 @@ impl<I: Index> Store<I> {
         let old = state.entries.insert(entry.key.clone(), slot);
         let value_unchanged =
             value_hash.is_some() && old.as_ref().is_some_and(|old| old.value_hash == value_hash);
-        state
-            .index
-            .update(&entry.key, old.as_ref().map(|o| &*o.entry), Some(&entry));
+        state.index.update(
+            &entry.key,
+            old.as_ref().map(|o| &*o.entry),
+            Some(&entry),
+            self.clock.now_ms(),
+        );
         // No subscriber is fine: the replicator may not be running (single node).
         let _ = self.changes.send(Change {
             entry: Arc::clone(&entry),
@@ -425,7 +429,7 @@ impl<I: Index> Store<I> {
         for key in &expired {
             self.backend.remove(key)?;
             if let Some(old) = state.entries.remove(key) {
-                state.index.update(key, Some(&old.entry), None);
+                state.index.update(key, Some(&old.entry), None, now);
             }
         }
         Ok(expired.len())

@@ -24,7 +24,7 @@ struct MirrorIndex {
 }
 
 impl Index for MirrorIndex {
-    fn update(&mut self, key: &[u8], _old: Option<&Entry>, new: Option<&Entry>) {
+    fn update(&mut self, key: &[u8], _old: Option<&Entry>, new: Option<&Entry>, _now: i64) {
         match new {
             Some(entry) => self.values.insert(key.to_vec(), entry.value.clone()),
             None => self.values.remove(key),

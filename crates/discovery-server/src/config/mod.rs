@@ -93,6 +93,7 @@ const ACCEPTED_UNUSED: &[(&str, &str)] = &[
     ("node.internal-address", "the server does not announce itself"),
     ("node.external-address", "the server does not announce itself"),
     ("discovery.uri", "the server does not announce itself"),
+    ("node.data-dir", "the airlift launcher's setting; the store lives in store.data-dir"),
 ];
 
 /// The settings of one store (`dynamic` or `static`).
@@ -538,7 +539,7 @@ mod tests {
         .unwrap();
         std::fs::write(
             dir.path().join("node.properties"),
-            "node.environment=production\nnode.id=disc-1\nnode.data-dir=/var/lib\n",
+            "node.environment=production\nnode.id=disc-1\nnode.data-dir=/var/lib\nhttp-server.threads.max=200\n",
         )
         .unwrap();
         let loaded = Settings::load(Some(&config), &[("node.id".into(), "disc-9".into())]).unwrap();
@@ -555,7 +556,11 @@ mod tests {
             .warnings
             .iter()
             .any(|w| w.contains("http-server.log.path")));
-        assert!(loaded.warnings.iter().any(|w| w.contains("node.data-dir")));
+        assert!(loaded
+            .warnings
+            .iter()
+            .any(|w| w.contains("http-server.threads.max")));
+        assert!(loaded.notes.iter().any(|n| n.contains("node.data-dir")));
         assert!(loaded
             .notes
             .iter()

@@ -6,6 +6,7 @@
 //! type/pool group and filters by expiry.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use discovery_store::{Entry, Index};
@@ -48,12 +49,28 @@ pub struct IndexedService {
     pub id: String,
     pub key: Vec<u8>,
     pub json: Box<str>,
-    pub expires_at: Option<i64>,
+    /// ms since the epoch, `i64::MAX` for never. Atomic so a renewal (the same value
+    /// announced again, nearly every write) moves it in place without re-decoding or
+    /// re-rendering anything.
+    expires_at: AtomicI64,
 }
 
 impl IndexedService {
+    pub fn new(id: String, key: Vec<u8>, json: Box<str>, expires_at: Option<i64>) -> Self {
+        IndexedService {
+            id,
+            key,
+            json,
+            expires_at: AtomicI64::new(expires_at.unwrap_or(i64::MAX)),
+        }
+    }
+
+    pub fn expires_at(&self) -> Option<i64> {
+        Some(self.expires_at.load(Ordering::Relaxed)).filter(|&at| at != i64::MAX)
+    }
+
     pub fn is_live(&self, now_ms: i64) -> bool {
-        self.expires_at.is_none_or(|at| now_ms <= at)
+        now_ms <= self.expires_at.load(Ordering::Relaxed)
     }
 }
 
@@ -75,6 +92,10 @@ pub struct ServiceIndex {
     groups: BTreeMap<GroupKey, BTreeMap<ServiceKey, Arc<IndexedService>>>,
     /// Where each entry's services sit, so replacing an entry removes exactly them.
     placed: HashMap<Vec<u8>, Vec<(GroupKey, ServiceKey)>>,
+    /// Increases whenever a lookup's answer may have changed other than by the passage of
+    /// time: a service added, removed or changed. Renewals leave it alone, so rendered
+    /// answers can be cached across them.
+    content_generation: u64,
 }
 
 impl ServiceIndex {
@@ -83,6 +104,7 @@ impl ServiceIndex {
             format,
             groups: BTreeMap::new(),
             placed: HashMap::new(),
+            content_generation: 0,
         }
     }
 
@@ -106,6 +128,21 @@ impl ServiceIndex {
                 if let Some(group) = self.groups.get(&(service_type.to_owned(), pool.to_owned())) {
                     out.extend(live(group));
                 }
+            }
+        }
+    }
+
+    pub fn content_generation(&self) -> u64 {
+        self.content_generation
+    }
+
+    /// Moves the expiry of `key`'s services; they stay where they are.
+    fn renew(&mut self, key: &[u8], expires_at: Option<i64>) {
+        for (group_key, service_key) in self.placed.get(key).into_iter().flatten() {
+            if let Some(service) = self.groups.get(group_key).and_then(|g| g.get(service_key)) {
+                service
+                    .expires_at
+                    .store(expires_at.unwrap_or(i64::MAX), Ordering::Relaxed);
             }
         }
     }
@@ -140,12 +177,12 @@ impl ServiceIndex {
             };
             let group_key = (service.service_type, service.pool);
             let service_key = (service.id.clone(), entry.key.clone());
-            let indexed = Arc::new(IndexedService {
-                id: service.id,
-                key: entry.key.clone(),
+            let indexed = Arc::new(IndexedService::new(
+                service.id,
+                entry.key.clone(),
                 json,
-                expires_at: entry.expires_at(),
-            });
+                entry.expires_at(),
+            ));
             self.groups
                 .entry(group_key.clone())
                 .or_default()
@@ -156,8 +193,28 @@ impl ServiceIndex {
     }
 }
 
+/// True when `new` only renews `old`: the same value, visible before and after, and
+/// not expiring sooner (so a cached answer's validity cannot shrink).
+fn is_renewal(old: Option<&Entry>, new: Option<&Entry>, now_ms: i64) -> bool {
+    match (old, new) {
+        (Some(old), Some(new)) => {
+            old.value.is_some()
+                && old.value == new.value
+                && old.is_live(now_ms)
+                && new.is_live(now_ms)
+                && new.expires_at().unwrap_or(i64::MAX) >= old.expires_at().unwrap_or(i64::MAX)
+        }
+        _ => false,
+    }
+}
+
 impl Index for ServiceIndex {
-    fn update(&mut self, key: &[u8], _old: Option<&Entry>, new: Option<&Entry>) {
+    fn update(&mut self, key: &[u8], old: Option<&Entry>, new: Option<&Entry>, now_ms: i64) {
+        if is_renewal(old, new, now_ms) {
+            self.renew(key, new.and_then(Entry::expires_at));
+            return;
+        }
+        self.content_generation += 1;
         self.remove_key(key);
         if let Some(entry) = new {
             if let Some(value) = &entry.value {
@@ -208,8 +265,8 @@ mod tests {
         let mut index = ServiceIndex::new(ValueFormat::ServiceList);
         let red = entry("red", &[(B, "storage", "alpha"), (A, "web", "alpha")], None);
         let blue = entry("blue", &[(C, "storage", "beta")], None);
-        index.update(b"red", None, Some(&red));
-        index.update(b"blue", None, Some(&blue));
+        index.update(b"red", None, Some(&red), 0);
+        index.update(b"blue", None, Some(&blue), 0);
         assert_eq!(
             ids(&index, Selector::TypeAndPool("storage", "alpha"), 0),
             [B]
@@ -219,7 +276,7 @@ mod tests {
         assert_eq!(ids(&index, Selector::All, 0).len(), 3);
 
         let red2 = entry("red", &[(C, "web", "alpha")], None);
-        index.update(b"red", Some(&red), Some(&red2));
+        index.update(b"red", Some(&red), Some(&red2), 0);
         assert_eq!(
             ids(&index, Selector::TypeAndPool("storage", "alpha"), 0),
             Vec::<String>::new()
@@ -230,15 +287,20 @@ mod tests {
             value: None,
             ..red2.clone()
         };
-        index.update(b"red", Some(&red2), Some(&tombstone));
-        index.update(b"blue", Some(&blue), None);
+        index.update(b"red", Some(&red2), Some(&tombstone), 0);
+        index.update(b"blue", Some(&blue), None, 0);
         assert!(index.groups.is_empty() && index.placed.is_empty());
     }
 
     #[test]
     fn expired_services_are_filtered_at_read_time() {
         let mut index = ServiceIndex::new(ValueFormat::ServiceList);
-        index.update(b"n", None, Some(&entry("n", &[(A, "t", "p")], Some(500))));
+        index.update(
+            b"n",
+            None,
+            Some(&entry("n", &[(A, "t", "p")], Some(500))),
+            0,
+        );
         assert_eq!(ids(&index, Selector::All, 1500), [A]);
         assert!(ids(&index, Selector::All, 1501).is_empty());
     }
@@ -250,8 +312,8 @@ mod tests {
             value: Some(b"not json".to_vec()),
             ..entry("g", &[], None)
         };
-        index.update(b"g", None, Some(&garbage));
-        index.update(b"u", None, Some(&entry("u", &[("u1", "t", "p")], None)));
+        index.update(b"g", None, Some(&garbage), 0);
+        index.update(b"u", None, Some(&entry("u", &[("u1", "t", "p")], None)), 0);
         assert!(ids(&index, Selector::All, 0).is_empty());
         assert!(decode_services(ValueFormat::ServiceList, b"[{\"id\":\"u1\"}]").is_err());
     }

@@ -15,6 +15,9 @@ pub struct Lookup {
     pub body: Bytes,
     pub etag: String,
     pub services: usize,
+    /// The answer stays exact until this time (ms since the epoch) unless a write changes
+    /// it: the earliest expiry among the listed services. `None`: none of them expires.
+    pub valid_until: Option<i64>,
 }
 
 impl Lookup {
@@ -57,6 +60,7 @@ impl Lookup {
         // xxh3's output is fixed by its specification, so servers of different builds tag
         // the same answer identically.
         Lookup {
+            valid_until: ranked.iter().filter_map(|(_, s)| s.expires_at()).min(),
             etag: format!("\"{:016x}\"", xxhash_rust::xxh3::xxh3_64(body.as_bytes())),
             body: Bytes::from(body),
             services: ranked.len(),
@@ -69,12 +73,12 @@ mod tests {
     use super::*;
 
     fn service(id: &str, key: &str) -> Arc<IndexedService> {
-        Arc::new(IndexedService {
-            id: id.into(),
-            key: key.as_bytes().to_vec(),
-            json: format!(r#"{{"id":"{id}","k":"{key}"}}"#).into_boxed_str(),
-            expires_at: None,
-        })
+        Arc::new(IndexedService::new(
+            id.into(),
+            key.as_bytes().to_vec(),
+            format!(r#"{{"id":"{id}","k":"{key}"}}"#).into_boxed_str(),
+            None,
+        ))
     }
 
     #[test]

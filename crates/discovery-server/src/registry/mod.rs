@@ -8,6 +8,7 @@
 //! These are airlift's formats exactly, so `/v1/store` dumps and replicated batches are
 //! interchangeable with Java servers. Nothing here knows about HTTP.
 
+mod cache;
 mod index;
 mod lookup;
 mod wire;
@@ -32,6 +33,7 @@ pub struct Registry {
     static_services: Arc<ServiceStore>,
     /// Time-to-live of dynamic announcements (`discovery.max-age`).
     announcement_max_age_ms: i64,
+    cache: cache::LookupCache,
 }
 
 impl Registry {
@@ -46,6 +48,7 @@ impl Registry {
             dynamic,
             static_services,
             announcement_max_age_ms,
+            cache: cache::LookupCache::default(),
         }
     }
 
@@ -102,13 +105,25 @@ impl Registry {
     /// The lookup response for `selector`: dynamic and static services merged.
     pub fn lookup(&self, selector: Selector<'_>) -> Lookup {
         let now = self.dynamic.now_ms();
+        // Read the generations before rendering: a write racing the render then shows as
+        // a newer generation on the next lookup, never as a stale cached answer.
+        let generations = (
+            self.dynamic.read_index(ServiceIndex::content_generation),
+            self.static_services
+                .read_index(ServiceIndex::content_generation),
+        );
+        if let Some(cached) = self.cache.get(selector, generations, now) {
+            return cached;
+        }
         let mut services = Vec::new();
         self.dynamic
             .read_index(|index| index.collect(selector, now, &mut services));
         let dynamic_count = services.len();
         self.static_services
             .read_index(|index| index.collect(selector, now, &mut services));
-        Lookup::render(&self.environment, services, dynamic_count)
+        let lookup = Lookup::render(&self.environment, services, dynamic_count);
+        self.cache.put(selector, generations, lookup.clone());
+        lookup
     }
 
     /// `GET /v1/announcement/static`: static services only.
@@ -125,4 +140,100 @@ impl Registry {
 fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
     // Services are plain strings and string maps: serialising them cannot fail.
     serde_json::to_vec(value).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use discovery_store::{ManualClock, MemoryBackend, StoreConfig};
+
+    const T0: i64 = 1_800_000_000_000;
+
+    fn registry(clock: &Arc<ManualClock>) -> Registry {
+        let open = |name: StoreName| {
+            Arc::new(
+                Store::open(
+                    StoreConfig::new(name.as_str()),
+                    Box::new(MemoryBackend::new()),
+                    clock.clone(),
+                    ServiceIndex::new(name.value_format()),
+                )
+                .unwrap(),
+            )
+        };
+        Registry::new(
+            "test",
+            open(StoreName::Dynamic),
+            open(StoreName::Static),
+            30_000,
+        )
+    }
+
+    fn announce(registry: &Registry, node: &str, id_suffix: u8) {
+        let body = format!(
+            r#"{{"environment":"test","pool":"general","services":[{{"id":"00000000-0000-4000-8000-0000000000{id_suffix:02x}","type":"trino","properties":{{}}}}]}}"#
+        );
+        let announcement = DynamicAnnouncement::from_json(body.as_bytes(), "test").unwrap();
+        registry.announce(node, announcement).unwrap();
+    }
+
+    fn trino(registry: &Registry) -> Lookup {
+        registry.lookup(Selector::TypeAndPool("trino", "general"))
+    }
+
+    #[test]
+    fn renewals_keep_the_cached_answer_and_its_expiry_moves_with_them() {
+        let clock = Arc::new(ManualClock::new(T0));
+        let registry = registry(&clock);
+        announce(&registry, "w1", 1);
+        let first = trino(&registry);
+        assert_eq!(first.services, 1);
+        for _ in 0..5 {
+            clock.advance(20_000);
+            announce(&registry, "w1", 1);
+            let again = trino(&registry);
+            assert_eq!(again.etag, first.etag);
+            assert_eq!(again.services, 1, "renewed in place, never expired");
+        }
+        let generation = registry
+            .dynamic
+            .read_index(ServiceIndex::content_generation);
+        announce(&registry, "w1", 1);
+        assert_eq!(
+            registry
+                .dynamic
+                .read_index(ServiceIndex::content_generation),
+            generation
+        );
+    }
+
+    #[test]
+    fn a_changed_announcement_or_a_new_node_changes_the_answer_at_once() {
+        let clock = Arc::new(ManualClock::new(T0));
+        let registry = registry(&clock);
+        announce(&registry, "w1", 1);
+        let one = trino(&registry);
+        announce(&registry, "w2", 2);
+        let two = trino(&registry);
+        assert_eq!(two.services, 2);
+        assert_ne!(two.etag, one.etag);
+        announce(&registry, "w2", 3);
+        assert_ne!(trino(&registry).etag, two.etag, "w2's service id changed");
+        registry.unannounce("w2").unwrap();
+        assert_eq!(trino(&registry).etag, one.etag);
+    }
+
+    #[test]
+    fn an_expiring_service_leaves_the_cached_answer_and_comes_back_when_announced() {
+        let clock = Arc::new(ManualClock::new(T0));
+        let registry = registry(&clock);
+        announce(&registry, "w1", 1);
+        clock.advance(10_000);
+        announce(&registry, "w2", 2);
+        assert_eq!(trino(&registry).services, 2);
+        clock.advance(20_001); // w1 expired; w2 has 10 s left
+        assert_eq!(trino(&registry).services, 1);
+        announce(&registry, "w1", 1); // same value, after expiry: not a renewal
+        assert_eq!(trino(&registry).services, 2);
+    }
 }

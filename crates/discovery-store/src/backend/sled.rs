@@ -15,10 +15,14 @@ impl SledBackend {
     /// Opens (creating if needed) the sled database in `dir`. sled holds an exclusive lock
     /// on the directory, so a second process on the same data directory fails here.
     pub fn open_database(dir: &Path) -> Result<sled::Db, StoreError> {
-        sled::Config::new()
-            .path(dir)
-            .open()
-            .map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", dir.display())))
+        sled::Config::new().path(dir).open().map_err(|e| match e {
+            // sled reports the lock held by another process as an I/O error with this text.
+            e if e.to_string().contains("could not acquire lock") => StoreError::Backend(format!(
+                "{} is in use by another process (is another discoveryd running on this data directory?)",
+                dir.display()
+            )),
+            e => StoreError::Backend(format!("cannot open {}: {e}", dir.display())),
+        })
     }
 
     /// The backend for the store called `name` inside `db`.
