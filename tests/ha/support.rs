@@ -36,7 +36,7 @@ pub const DEADLINE: Duration = Duration::from_secs(30);
 /// Slack on top of a specified bound, for scheduling delays on a loaded machine.
 pub const MARGIN: Duration = Duration::from_secs(3);
 
-fn secs(duration: Duration) -> String {
+fn millis(duration: Duration) -> String {
     format!("{}ms", duration.as_millis())
 }
 
@@ -61,14 +61,14 @@ impl Ha {
     pub async fn start(name: &str) -> Ha {
         let mut options = ClusterOptions::new(env!("CARGO_BIN_EXE_discoveryd"), NODES);
         for (key, value) in [
-            ("discovery.max-age", secs(TTL)),
-            ("discovery.announce-max-age", secs(ANNOUNCE_MAX_AGE)),
-            ("discovery.lookup-max-age", secs(LOOKUP_INTERVAL)),
+            ("discovery.max-age", millis(TTL)),
+            ("discovery.announce-max-age", millis(ANNOUNCE_MAX_AGE)),
+            ("discovery.lookup-max-age", millis(LOOKUP_INTERVAL)),
             ("service-inventory.update-interval", "200ms".into()),
             ("dynamic.store.remote.replication-interval", "1s".into()),
             ("static.store.remote.replication-interval", "1s".into()),
-            ("readiness.warm-up", secs(WARM_UP)),
-            ("readiness.max-wait", secs(MAX_WAIT)),
+            ("readiness.warm-up", millis(WARM_UP)),
+            ("readiness.max-wait", millis(MAX_WAIT)),
         ] {
             options = options.set(key, &value);
         }

@@ -71,8 +71,9 @@ pub struct FleetConfig {
     /// Time allowed for one request. airlift allows 5 minutes; the client library's 10 s
     /// default keeps a hung server from freezing a node's loop for longer than a TTL.
     pub request_timeout: Duration,
-    /// Events of each kind (missing nodes, failed requests, view changes) kept in the
-    /// report; later ones are only counted, so a long run stays bounded in memory.
+    /// Events of each kind kept in the report, so a long run stays bounded in memory: the
+    /// first missing-node events and failed requests (later ones are only counted), and
+    /// the most recent list changes.
     pub max_recorded_events: usize,
 }
 

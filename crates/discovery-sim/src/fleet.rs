@@ -18,6 +18,7 @@
 //! request of its own still on the wire afterwards (its last announcement is exactly
 //! known), and every loop ends when the fleet shuts down or is dropped.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -128,7 +129,8 @@ struct State {
     missing: Vec<MissingEvent>,
     missing_total: u64,
     failures: Vec<RequestFailure>,
-    view_changes: Vec<ViewChange>,
+    /// The most recent changes (the oldest are dropped beyond the limit).
+    view_changes: VecDeque<ViewChange>,
     view_changes_total: u64,
 }
 
@@ -249,7 +251,7 @@ impl Fleet {
                 missing: Vec::new(),
                 missing_total: 0,
                 failures: Vec::new(),
-                view_changes: Vec::new(),
+                view_changes: VecDeque::new(),
                 view_changes_total: 0,
             }),
             changes: watch::channel(0).0,
@@ -320,7 +322,7 @@ impl Fleet {
             missing: state.missing.clone(),
             missing_total: state.missing_total,
             failures: state.failures.clone(),
-            view_changes: state.view_changes.clone(),
+            view_changes: state.view_changes.iter().cloned().collect(),
             view_changes_total: state.view_changes_total,
             coordinators: state.views.iter().map(|v| v.view.clone()).collect(),
             nodes: state.nodes.iter().map(NodeState::report).collect(),
@@ -754,14 +756,15 @@ impl Shared {
             .chain(left.into_iter().map(|n| (n, Change::Left)));
         for (node_id, change) in changes {
             state.view_changes_total += 1;
-            if state.view_changes.len() < self.config.max_recorded_events {
-                state.view_changes.push(ViewChange {
-                    coordinator: coordinator.clone(),
-                    node_id,
-                    change,
-                    lookup: span,
-                });
+            if state.view_changes.len() >= self.config.max_recorded_events {
+                state.view_changes.pop_front();
             }
+            state.view_changes.push_back(ViewChange {
+                coordinator: coordinator.clone(),
+                node_id,
+                change,
+                lookup: span,
+            });
         }
     }
 

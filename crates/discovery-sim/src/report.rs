@@ -205,7 +205,8 @@ pub struct FleetReport {
     pub missing_total: u64,
     /// Failed requests; the first `max_recorded_events` are kept.
     pub failures: Vec<RequestFailure>,
-    /// Changes of the coordinators' lists; the first `max_recorded_events` are kept.
+    /// Changes of the coordinators' lists, oldest first; the most recent
+    /// `max_recorded_events` are kept.
     pub view_changes: Vec<ViewChange>,
     pub view_changes_total: u64,
     pub coordinators: Vec<CoordinatorView>,
