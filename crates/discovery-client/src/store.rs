@@ -6,53 +6,10 @@
 //! time-to-live). A tombstone has no value: the key was deleted and the deletion is kept
 //! for a while so replication does not resurrect it.
 
-use std::fmt;
-use std::str::FromStr;
-
 use discovery_types::{Service, WireEntry};
 use serde::Serialize;
 
-/// The two stores of a discovery server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum StoreName {
-    /// Announcements from nodes, expiring unless renewed.
-    Dynamic,
-    /// Services added by operators, kept until deleted.
-    Static,
-}
-
-impl StoreName {
-    pub const ALL: [StoreName; 2] = [StoreName::Dynamic, StoreName::Static];
-
-    /// The path segment in `/v1/store/{store}`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StoreName::Dynamic => "dynamic",
-            StoreName::Static => "static",
-        }
-    }
-}
-
-impl fmt::Display for StoreName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for StoreName {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "dynamic" => Ok(StoreName::Dynamic),
-            "static" => Ok(StoreName::Static),
-            other => Err(format!(
-                "unknown store '{other}': expected dynamic or static"
-            )),
-        }
-    }
-}
+pub use discovery_types::StoreName;
 
 /// One store entry with its key and value decoded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

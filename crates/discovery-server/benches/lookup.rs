@@ -9,7 +9,7 @@ use axum::http::{Request, StatusCode};
 use criterion::{criterion_group, criterion_main, Criterion};
 use discovery_server::http::{router, AppState, HttpLimits, NodeInfo};
 use discovery_server::readiness::Readiness;
-use discovery_server::registry::{Registry, ServiceIndex, StoreName};
+use discovery_server::registry::{Registry, ServiceIndex, StoreName, ValueFormat};
 use discovery_store::{MemoryBackend, Store, StoreConfig, SystemClock};
 use discovery_types::DynamicAnnouncement;
 use tower::ServiceExt;
@@ -21,7 +21,7 @@ fn state() -> AppState {
                 StoreConfig::new(name.as_str()),
                 Box::new(MemoryBackend::new()),
                 Arc::new(SystemClock),
-                ServiceIndex::new(name.value_format()),
+                ServiceIndex::new(ValueFormat::of(name)),
             )
             .expect("open"),
         )

@@ -21,7 +21,9 @@ use tokio::task::JoinHandle;
 use crate::config::{is_node_id, Settings, StoreSettings};
 use crate::http::{self, AppState, HttpLimits, NodeInfo, ServerLimits};
 use crate::readiness::Readiness;
-use crate::registry::{validate_entry, Registry, ServiceIndex, ServiceStore, StoreName};
+use crate::registry::{
+    validate_entry, Registry, ServiceIndex, ServiceStore, StoreName, ValueFormat,
+};
 
 /// Why a node could not start or stop cleanly.
 #[derive(Debug, Error)]
@@ -235,7 +237,7 @@ fn open_store(
         config,
         backend,
         Arc::clone(clock),
-        ServiceIndex::new(name.value_format()),
+        ServiceIndex::new(ValueFormat::of(name)),
     )
 }
 

@@ -16,6 +16,7 @@ pub mod announcement;
 pub mod limits;
 pub mod replication;
 pub mod service;
+pub mod store_name;
 pub mod store_wire;
 
 pub use announcement::{
@@ -23,4 +24,5 @@ pub use announcement::{
     StaticAnnouncement,
 };
 pub use service::{is_service_id, Service, ServiceSet};
+pub use store_name::StoreName;
 pub use store_wire::{WireEntry, WireVersion};

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use discovery_store::{Entry, Index};
-use discovery_types::{is_service_id, Service};
+use discovery_types::{is_service_id, Service, StoreName};
 
 /// How a store encodes services in entry values (the airlift formats).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,6 +19,16 @@ pub enum ValueFormat {
     ServiceList,
     /// `static`: the JSON of one service.
     SingleService,
+}
+
+impl ValueFormat {
+    /// How `store` encodes its values.
+    pub fn of(store: StoreName) -> Self {
+        match store {
+            StoreName::Dynamic => ValueFormat::ServiceList,
+            StoreName::Static => ValueFormat::SingleService,
+        }
+    }
 }
 
 /// Decodes an entry value into services, refusing anything an airlift client could not

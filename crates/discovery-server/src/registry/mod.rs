@@ -156,7 +156,7 @@ mod tests {
                     StoreConfig::new(name.as_str()),
                     Box::new(MemoryBackend::new()),
                     clock.clone(),
-                    ServiceIndex::new(name.value_format()),
+                    ServiceIndex::new(ValueFormat::of(name)),
                 )
                 .unwrap(),
             )

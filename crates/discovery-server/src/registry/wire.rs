@@ -1,9 +1,6 @@
 //! Raw entries in and out of the stores (`/v1/store/{store}`, replication pushes):
 //! validation of everything that arrives from elsewhere.
 
-use std::fmt;
-use std::str::FromStr;
-
 use discovery_replicator::convert::{entry_from_wire, entry_to_wire, renewal_from_wire};
 use discovery_replicator::responder::apply_push;
 use discovery_store::{ApplyReport, Entry, Origin, StoreError};
@@ -13,49 +10,7 @@ use thiserror::Error;
 
 use super::index::{decode_services, ValueFormat};
 use super::Registry;
-
-/// The two stores of a discovery server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum StoreName {
-    Dynamic,
-    Static,
-}
-
-impl StoreName {
-    pub const ALL: [StoreName; 2] = [StoreName::Dynamic, StoreName::Static];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StoreName::Dynamic => "dynamic",
-            StoreName::Static => "static",
-        }
-    }
-
-    pub fn value_format(self) -> ValueFormat {
-        match self {
-            StoreName::Dynamic => ValueFormat::ServiceList,
-            StoreName::Static => ValueFormat::SingleService,
-        }
-    }
-}
-
-impl fmt::Display for StoreName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for StoreName {
-    type Err = ();
-
-    fn from_str(name: &str) -> Result<Self, ()> {
-        match name {
-            "dynamic" => Ok(StoreName::Dynamic),
-            "static" => Ok(StoreName::Static),
-            _ => Err(()),
-        }
-    }
-}
+pub use discovery_types::StoreName;
 
 /// Why a replicated batch was refused. Nothing of a refused batch is applied.
 #[derive(Debug, Error)]
@@ -134,7 +89,7 @@ pub fn validate_entry(name: StoreName, entry: &Entry) -> Result<(), String> {
         return Err("maxAgeInMs must be positive".into());
     }
     if let Some(value) = &entry.value {
-        decode_services(name.value_format(), value)?;
+        decode_services(ValueFormat::of(name), value)?;
     }
     Ok(())
 }
