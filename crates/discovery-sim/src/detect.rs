@@ -160,19 +160,6 @@ impl NodeObserver {
     }
 }
 
-/// Which of `expected` (node id, service id of its current incarnation) are not in
-/// `listed_service_ids`: the nodes a coordinator does not see yet.
-pub fn unseen<'a>(
-    listed_service_ids: &BTreeSet<String>,
-    expected: impl IntoIterator<Item = (&'a str, &'a str)>,
-) -> Vec<&'a str> {
-    expected
-        .into_iter()
-        .filter(|(_, service_id)| !listed_service_ids.contains(*service_id))
-        .map(|(node_id, _)| node_id)
-        .collect()
-}
-
 /// Node ids in `new` and not in `old` (joined), and in `old` and not in `new` (left).
 pub fn diff(old: &BTreeSet<String>, new: &BTreeSet<String>) -> (Vec<String>, Vec<String>) {
     (
@@ -336,16 +323,6 @@ mod tests {
                 incarnation: 2
             }]
         );
-    }
-
-    #[test]
-    fn unseen_nodes_are_those_whose_current_service_is_not_listed() {
-        let listed = set(&["s1", "s2-old"]);
-        assert_eq!(
-            unseen(&listed, [("w1", "s1"), ("w2", "s2-new"), ("w3", "s3")]),
-            ["w2", "w3"]
-        );
-        assert!(unseen(&listed, [("w1", "s1")]).is_empty());
     }
 
     #[test]

@@ -66,8 +66,10 @@ pub struct Stopped {
 /// Which coordinators do not see which running nodes yet; see [`Fleet::convergence`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Convergence {
-    /// (coordinator, node id) pairs: the node runs, and the coordinator's list lacks the
-    /// service of its current incarnation (or the node has not been announced yet).
+    /// (coordinator, node id) pairs: the node runs, and the coordinator has not yet
+    /// listed it in its current incarnation: no list asked for after the node's first
+    /// accepted announcement has shown it with its current service id (or it has not been
+    /// announced yet, or it is missing now).
     pub pending: Vec<(String, String)>,
 }
 
@@ -339,22 +341,21 @@ impl Fleet {
             if !state.nodes[own].running {
                 continue;
             }
-            let expected = state
+            for node in state
                 .nodes
                 .iter()
                 .enumerate()
                 .filter(|(slot, node)| *slot != own && node.running)
-                .map(|(_, node)| {
-                    // A node not announced yet cannot be listed: pending whatever the list.
-                    let service_id = if node.announced_since.is_some() {
-                        node.service_id.as_str()
-                    } else {
-                        ""
-                    };
-                    (node.node_id.as_str(), service_id)
-                });
-            for node_id in detect::unseen(&view.view.service_ids, expected) {
-                pending.push((view.view.coordinator.clone(), node_id.to_owned()));
+                .map(|(_, node)| node)
+            {
+                // Seen: a list asked for after the node's first announcement showed it (what
+                // makes its later absence a missing event), with its current service.
+                let seen = node.announced_since.is_some()
+                    && view.observer.is_listed(&node.node_id, node.incarnation)
+                    && view.view.service_ids.contains(&node.service_id);
+                if !seen {
+                    pending.push((view.view.coordinator.clone(), node.node_id.clone()));
+                }
             }
         }
         Convergence { pending }
