@@ -6,11 +6,19 @@
 //! * `anti-entropy`: the replication protocol in process (real stores, simulated
 //!   network) — bytes of one anti-entropy round when replicas agree and after a
 //!   divergence.
+//! * `load`: the load generator alone, against a server already running on loopback.
+//! * `hyper-baseline`: a bare hyper server, the ceiling of HTTP on this machine.
 //!
 //! Every run is bounded in time and talks only to loopback addresses.
 
 mod anti_entropy;
+mod hist;
+mod hyper_baseline;
+mod load;
+mod load_cmd;
+mod procfs;
 mod replication;
+mod shapes;
 mod stats;
 
 use std::path::PathBuf;
@@ -33,6 +41,10 @@ enum Command {
     Replication(replication::Args),
     /// Bytes of anti-entropy rounds, in process.
     AntiEntropy(anti_entropy::Args),
+    /// The load generator alone, against a server on loopback.
+    Load(load_cmd::Args),
+    /// A bare hyper server: the ceiling of HTTP on this machine.
+    HyperBaseline(hyper_baseline::Args),
 }
 
 /// The discoveryd binary: `--discoveryd`, else `target/release/discoveryd` beside this one.
@@ -51,6 +63,10 @@ pub fn discoveryd_path(explicit: Option<PathBuf>) -> anyhow::Result<PathBuf> {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Command::HyperBaseline(args) = cli.command {
+        // Its own runtime, as a server process would have.
+        return hyper_baseline::run(args);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -58,6 +74,8 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Replication(args) => replication::run(args).await,
             Command::AntiEntropy(args) => anti_entropy::run(args).await,
+            Command::Load(args) => load_cmd::run(args).await,
+            Command::HyperBaseline(_) => unreachable!("handled above"),
         }
     })
 }

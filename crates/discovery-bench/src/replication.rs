@@ -45,21 +45,7 @@ pub struct Args {
 }
 
 fn worker_body(worker: usize, id: &str) -> Value {
-    json!({
-        "environment": "testing",
-        "pool": "general",
-        "location": format!("/worker-{worker}"),
-        "services": [{
-            "id": id,
-            "type": "trino",
-            "properties": {
-                "node_version": "476",
-                "coordinator": "false",
-                "http": format!("http://10.1.{}.{}:8080", worker / 250, worker % 250),
-                "http-external": format!("http://10.1.{}.{}:8080", worker / 250, worker % 250),
-            }
-        }]
-    })
+    crate::shapes::worker_body(worker, id, "general")
 }
 
 async fn put(client: &Client, base: &str, node: &str, body: &Value) -> anyhow::Result<()> {
