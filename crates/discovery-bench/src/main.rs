@@ -6,12 +6,16 @@
 //! * `anti-entropy`: the replication protocol in process (real stores, simulated
 //!   network) — bytes of one anti-entropy round when replicas agree and after a
 //!   divergence.
+//! * `single-node`: one `discoveryd` under announce and lookup load (closed and open
+//!   loop), next to bare hyper and etcd measured in the same run; throughput, latency
+//!   percentiles, CPU per request, peak RSS, ratios.
 //! * `load`: the load generator alone, against a server already running on loopback.
-//! * `hyper-baseline`: a bare hyper server, the ceiling of HTTP on this machine.
+//! * `hyper-baseline`: the bare hyper server `single-node` compares against.
 //!
 //! Every run is bounded in time and talks only to loopback addresses.
 
 mod anti_entropy;
+mod etcd;
 mod hist;
 mod hyper_baseline;
 mod load;
@@ -19,6 +23,7 @@ mod load_cmd;
 mod procfs;
 mod replication;
 mod shapes;
+mod single_node;
 mod stats;
 
 use std::path::PathBuf;
@@ -41,9 +46,11 @@ enum Command {
     Replication(replication::Args),
     /// Bytes of anti-entropy rounds, in process.
     AntiEntropy(anti_entropy::Args),
+    /// One discoveryd against bare hyper and etcd: throughput, latency, CPU, memory.
+    SingleNode(single_node::Args),
     /// The load generator alone, against a server on loopback.
     Load(load_cmd::Args),
-    /// A bare hyper server: the ceiling of HTTP on this machine.
+    /// A bare hyper server: the ceiling single-node compares against.
     HyperBaseline(hyper_baseline::Args),
 }
 
@@ -74,6 +81,7 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Replication(args) => replication::run(args).await,
             Command::AntiEntropy(args) => anti_entropy::run(args).await,
+            Command::SingleNode(args) => single_node::run(args).await,
             Command::Load(args) => load_cmd::run(args).await,
             Command::HyperBaseline(_) => unreachable!("handled above"),
         }
