@@ -1,6 +1,13 @@
-//! Rolling restarts: every node in turn is stopped and started again on its data
-//! directory and address, the next one only once the restarted node is ready. No worker
-//! may go missing and no request may fail.
+//! Rolling restarts: every node in turn is stopped, left down for a lookup interval, and
+//! started again on its data directory and address; the next one only once the restarted
+//! node is ready and nginx routes to it again. No worker may go missing, no request may
+//! fail, and a restarting node never answers a lookup with a partial list.
+//!
+//! Waiting for `/v1/health/ready` alone is not enough with the shipped nginx settings:
+//! nginx keeps a node that failed out of rotation for `fail_timeout` (5 s) even once it
+//! is ready, so stopping the next node sooner can leave nginx with no node it considers
+//! alive, and it answers every request 502 until a `fail_timeout` ends (see
+//! `Ha::wait_in_rotation`).
 
 use crate::support::*;
 
@@ -28,8 +35,8 @@ async fn rolling_restart(name: &str, how: Stop) {
         "{}",
         ha.fleet.convergence()
     );
-    assert!(report.requests.lookup.changed + report.requests.lookup.not_modified > 0);
-    let report = ha.fleet.report();
+    // The scenario did exercise failover: requests sent to a stopped node were retried.
+    assert!(ha.retried_requests() > 0, "{}", ha.traffic_summary());
     eprintln!(
         "rolling restart ({how:?}): {} requests, {} node-missing events, {} failed",
         report.requests.total(),

@@ -325,6 +325,15 @@ impl Ha {
         out
     }
 
+    /// Requests nginx tried on more than one node.
+    pub fn retried_requests(&self) -> usize {
+        self.nginx
+            .access_log()
+            .lines()
+            .filter(|line| field(line, "upstream").contains(','))
+            .count()
+    }
+
     /// What nginx saw: answers by node and status, and how many requests it retried on
     /// another node.
     pub fn traffic_summary(&self) -> String {
