@@ -112,7 +112,7 @@ pub fn discovery_conf(shipped: &str, upstreams: &[String], listen: SocketAddr) -
         }
         if in_upstream && code.starts_with("server ") {
             if !servers_written {
-                // `server 127.0.0.1:8411 max_fails=2 fail_timeout=5s;` → keep the parameters.
+                // `server 127.0.0.1:8411 max_fails=1 fail_timeout=1s;` → keep the parameters.
                 let parameters: Vec<&str> = code
                     .trim_end_matches(';')
                     .split_whitespace()

@@ -3,11 +3,10 @@
 //! node is ready and nginx routes to it again. No worker may go missing, no request may
 //! fail, and a restarting node never answers a lookup with a partial list.
 //!
-//! Waiting for `/v1/health/ready` alone is not enough with the shipped nginx settings:
-//! nginx keeps a node that failed out of rotation for `fail_timeout` (5 s) even once it
-//! is ready, so stopping the next node sooner can leave nginx with no node it considers
-//! alive, and it answers every request 502 until a `fail_timeout` ends (see
-//! `Ha::wait_in_rotation`).
+//! That is the documented procedure (deploy/nginx/README.md, "Rolling restarts"): wait for
+//! `/v1/health/ready`, then until nginx has the node back in rotation, which takes up to
+//! `fail_timeout` (1 s in the shipped snippet) after its last failure
+//! (see `Ha::wait_in_rotation`).
 
 use crate::support::*;
 

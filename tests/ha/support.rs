@@ -181,11 +181,11 @@ impl Ha {
     /// Waits until nginx has node `i` back in rotation: a request answered by it with a
     /// success after `since` (wall clock, seconds since the epoch).
     ///
-    /// nginx's passive health check (`max_fails=2 fail_timeout=5s` in the shipped
-    /// snippet) keeps a node that failed twice out of rotation for `fail_timeout`, even
-    /// after it is back and ready; open-source nginx has no way to ask it sooner. Stopping
-    /// the next node before then can leave nginx with no node it considers alive: it then
-    /// answers every request 502 ("no live upstreams") until a `fail_timeout` ends.
+    /// nginx's passive health check (`max_fails=1 fail_timeout=1s` in the shipped
+    /// snippet) keeps a node that failed out of rotation for `fail_timeout`, even after it
+    /// is back and ready; open-source nginx has no way to ask it sooner. Stopping the next
+    /// node before then can leave nginx with no node it considers alive: it then answers
+    /// every request 502 ("no live upstreams") until a `fail_timeout` ends.
     pub async fn wait_in_rotation(&self, i: usize, since: f64) {
         let node = self.cluster.base_url(i);
         let node = node.trim_start_matches("http://").to_owned();
