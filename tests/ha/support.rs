@@ -12,7 +12,7 @@ use discovery_sim::{Fleet, FleetConfig, FleetReport, SimTime};
 use discovery_testkit::{eventually, Cluster, ClusterOptions};
 use discovery_types::ServiceSet;
 
-use crate::nginx::{tail, Nginx};
+use discovery_testkit::nginx::{tail, Nginx};
 
 /// `discovery.max-age`: an announcement's time-to-live.
 pub const TTL: Duration = Duration::from_secs(3);

@@ -1,12 +1,14 @@
-//! Test harness shared by the end-to-end tests (and, later, simulations and benchmarks).
+//! Test harness shared by the end-to-end tests and the benchmarks.
 //!
 //! * [`process`]: real `discoveryd` processes on loopback, with their own data
 //!   directories, stopped with SIGTERM or SIGKILL and restarted on the same data.
 //! * [`wait`]: poll a condition until a deadline instead of sleeping.
 //! * [`cluster`]: several processes replicating over loopback, with a shared service
 //!   inventory file, restarts, added nodes and convergence checks.
+//! * [`nginx`]: a real nginx in front of them, configured from `deploy/nginx`.
 
 pub mod cluster;
+pub mod nginx;
 pub mod process;
 pub mod wait;
 

@@ -1,0 +1,297 @@
+//! A real nginx in front of discovery nodes, configured like production (for the HA tests
+//! and the fleet benchmarks).
+//!
+//! The configuration is the shipped `deploy/nginx/discovery.conf` (upstream with
+//! keepalive and passive health checks, `proxy_next_upstream error timeout http_502
+//! http_503 http_504`, 3 tries, 1 s connect and 5 s read timeouts) with only the upstream
+//! addresses and the listen address replaced, wrapped in a minimal `nginx.conf` that
+//! keeps every path (pid, logs, temp files) inside a temporary directory. nginx runs in
+//! the foreground as a child process and is stopped when the [`Nginx`] is dropped.
+//!
+//! If nginx is not installed the harness installs it (`apt-get install -y nginx`) and
+//! says so; if that fails the test fails with the reason. It never skips.
+
+use std::io::Write as _;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use crate::wait::eventually;
+
+use tempfile::TempDir;
+
+/// The shipped nginx snippet.
+/// `deploy/nginx/discovery.conf` of this repository.
+pub const SHIPPED_CONF: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../deploy/nginx/discovery.conf"
+);
+
+/// The access log format: enough to tell which node answered what, and when.
+const LOG_FORMAT: &str = "log_format ha '$msec \"$request\" $status ua=\"$http_user_agent\" \
+    upstream=\"$upstream_addr\" upstream_status=\"$upstream_status\" rt=$request_time';";
+
+/// The nginx binary, installed if needed (once per test process).
+pub fn binary() -> &'static Path {
+    static BINARY: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    match BINARY.get_or_init(find_or_install) {
+        Ok(path) => path,
+        Err(why) => panic!("nginx is required by the HA tests and is not available: {why}"),
+    }
+}
+
+fn find() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("NGINX") {
+        return Some(PathBuf::from(path));
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(
+            ["/usr/sbin", "/usr/local/sbin", "/usr/local/nginx/sbin"]
+                .iter()
+                .map(PathBuf::from),
+        )
+        .map(|dir| dir.join("nginx"))
+        .find(|candidate| candidate.is_file())
+}
+
+fn find_or_install() -> Result<PathBuf, String> {
+    if let Some(path) = find() {
+        return Ok(path);
+    }
+    // Straight to the process's stderr, not through the test harness's capture: whoever
+    // runs the tests sees that packages are being installed.
+    let _ = writeln!(
+        std::io::stderr(),
+        "nginx is not installed: installing it (apt-get update && apt-get install -y nginx)"
+    );
+    for args in [&["update"][..], &["install", "-y", "nginx"][..]] {
+        let status = Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdin(Stdio::null())
+            .stdout(Stdio::inherit())
+            .stderr(Stdio::inherit())
+            .status()
+            .map_err(|e| format!("cannot run apt-get {}: {e}", args.join(" ")))?;
+        if !status.success() {
+            return Err(format!(
+                "apt-get {} failed ({status}); its output is above. Install nginx or set \
+                 NGINX=/path/to/nginx",
+                args.join(" ")
+            ));
+        }
+    }
+    find().ok_or_else(|| {
+        "apt-get install -y nginx succeeded but no nginx binary was found; set NGINX=/path/to/nginx"
+            .to_owned()
+    })
+}
+
+fn running_as_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// The shipped snippet with `upstreams` (host:port) as the upstream servers, keeping the
+/// shipped server parameters, and `listen` as the listen address.
+pub fn discovery_conf(shipped: &str, upstreams: &[String], listen: SocketAddr) -> String {
+    let mut out = String::new();
+    let mut in_upstream = false;
+    let mut servers_written = false;
+    let mut listen_written = false;
+    for line in shipped.lines() {
+        let code = line.split('#').next().unwrap_or_default().trim();
+        if code.is_empty() {
+            continue;
+        }
+        if code.starts_with("upstream ") {
+            in_upstream = true;
+        } else if in_upstream && code == "}" {
+            in_upstream = false;
+        }
+        if in_upstream && code.starts_with("server ") {
+            if !servers_written {
+                // `server 127.0.0.1:8411 max_fails=1 fail_timeout=1s;` → keep the parameters.
+                let parameters: Vec<&str> = code
+                    .trim_end_matches(';')
+                    .split_whitespace()
+                    .skip(2)
+                    .collect();
+                for upstream in upstreams {
+                    out.push_str(&format!(
+                        "    server {upstream} {};\n",
+                        parameters.join(" ")
+                    ));
+                }
+                servers_written = true;
+            }
+            continue;
+        }
+        if code.starts_with("listen ") {
+            out.push_str(&format!("    listen {listen};\n"));
+            listen_written = true;
+            continue;
+        }
+        out.push_str(code);
+        out.push('\n');
+    }
+    assert!(
+        servers_written && listen_written,
+        "{SHIPPED_CONF} has no upstream server or listen line to replace:\n{shipped}"
+    );
+    out
+}
+
+/// A running nginx; stopped (SIGTERM, then SIGKILL) when dropped.
+pub struct Nginx {
+    child: Child,
+    addr: SocketAddr,
+    dir: TempDir,
+}
+
+impl Nginx {
+    /// Starts nginx on a free port of `listen_ip` in front of `upstreams` (host:port) and
+    /// waits until it accepts connections.
+    pub async fn start(listen_ip: &str, upstreams: &[String]) -> Nginx {
+        let binary = binary();
+        let shipped = std::fs::read_to_string(SHIPPED_CONF)
+            .unwrap_or_else(|e| panic!("cannot read {SHIPPED_CONF}: {e}"));
+        let mut last_error = String::new();
+        // The free port is found by binding and closing it, so another process can take
+        // it in between: then try again with another one.
+        for _ in 0..5 {
+            let dir = tempfile::tempdir().expect("temporary directory for nginx");
+            let addr = free_addr(listen_ip);
+            let conf = main_conf(dir.path(), &discovery_conf(&shipped, upstreams, addr));
+            let conf_path = dir.path().join("nginx.conf");
+            std::fs::write(&conf_path, conf).expect("write nginx.conf");
+            let child = Command::new(binary)
+                .arg("-p")
+                .arg(dir.path())
+                .arg("-c")
+                .arg(&conf_path)
+                .arg("-e")
+                .arg(dir.path().join("error.log"))
+                .args(["-g", "daemon off;"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+            let mut nginx = Nginx { child, addr, dir };
+            match nginx.wait_listening().await {
+                None => return nginx,
+                Some(error) => last_error = error,
+            }
+        }
+        panic!("nginx did not start: {last_error}");
+    }
+
+    /// Waits until nginx accepts connections; returns why not if it exited instead.
+    async fn wait_listening(&mut self) -> Option<String> {
+        let addr = self.addr;
+        let exited = eventually(Duration::from_secs(10), "nginx to listen", || {
+            let exited = self.child.try_wait();
+            async move {
+                if let Ok(Some(status)) = exited {
+                    return Ok(Some(status));
+                }
+                tokio::net::TcpStream::connect(addr)
+                    .await
+                    .map(|_| None)
+                    .map_err(|e| format!("{addr}: {e}"))
+            }
+        })
+        .await;
+        exited.map(|status| format!("nginx exited with {status}:\n{}", self.error_log()))
+    }
+
+    /// `http://ip:port` of nginx: the fleet's discovery URI.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn access_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("access.log")).unwrap_or_default()
+    }
+
+    pub fn error_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("error.log")).unwrap_or_default()
+    }
+
+    fn stop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            // SIGTERM: a fast shutdown in which the master stops its worker (SIGKILL
+            // would leave the worker running).
+            let terminated = Command::new("kill")
+                .args(["-TERM", &self.child.id().to_string()])
+                .status()
+                .is_ok_and(|s| s.success());
+            if !terminated {
+                let _ = self.child.kill();
+            }
+            let _ = self.child.wait();
+        }
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        self.stop();
+        if std::thread::panicking() {
+            let errors = self.error_log();
+            // Keep the configuration and both logs for a closer look.
+            let kept = match tempfile::tempdir() {
+                Ok(empty) => std::mem::replace(&mut self.dir, empty).keep(),
+                Err(_) => self.dir.path().to_owned(),
+            };
+            eprintln!(
+                "===== nginx error log (configuration and logs kept in {}) =====\n{}",
+                kept.display(),
+                tail(&errors, 100)
+            );
+        }
+    }
+}
+
+/// The last `lines` lines of `text`.
+pub fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+fn free_addr(ip: &str) -> SocketAddr {
+    let listener = TcpListener::bind((ip, 0)).expect("bind a loopback port for nginx");
+    listener.local_addr().expect("listener address")
+}
+
+fn main_conf(dir: &Path, discovery: &str) -> String {
+    let d = dir.display();
+    let user = if running_as_root() {
+        "user root;\n"
+    } else {
+        ""
+    };
+    format!(
+        "{user}worker_processes 1;\n\
+         pid {d}/nginx.pid;\n\
+         error_log {d}/error.log info;\n\
+         events {{ worker_connections 1024; }}\n\
+         http {{\n\
+         {LOG_FORMAT}\n\
+         access_log {d}/access.log ha;\n\
+         client_body_temp_path {d}/client_body;\n\
+         proxy_temp_path {d}/proxy;\n\
+         fastcgi_temp_path {d}/fastcgi;\n\
+         uwsgi_temp_path {d}/uwsgi;\n\
+         scgi_temp_path {d}/scgi;\n\
+         {discovery}\
+         }}\n"
+    )
+}
