@@ -30,7 +30,10 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 use crate::hist::Latencies;
-use crate::procfs::{machine_ticks, MachineUsage, Probe, Sample, Usage};
+use crate::procfs::{
+    machine_ticks, scan_processes, ticks_between_scans, ticks_to_duration, MachineUsage, Probe,
+    Sample, Usage,
+};
 
 /// Where requests go: a loopback address.
 #[derive(Debug, Clone)]
@@ -220,6 +223,10 @@ pub struct RunResult {
     pub generator: Option<Usage>,
     /// The whole machine's busy and stolen CPU over the measured window.
     pub machine: Option<MachineUsage>,
+    /// CPU time of every other user-space process (not the server, not this generator)
+    /// over the measured window: other work on the machine interfering with the
+    /// measurement.
+    pub other_processes: Option<Duration>,
     /// Open loop: the requests the schedule called for in the window (sent or not).
     pub scheduled: u64,
 }
@@ -243,7 +250,14 @@ impl RunResult {
         }
     }
 
-    /// `-` or e.g. `3 (status 503: 2, timeout: 1)`.
+    /// [`Self::other_processes`] in cores (0 when unknown).
+    pub fn other_cores(&self) -> f64 {
+        self.other_processes.map_or(0.0, |d| {
+            d.as_secs_f64() / self.elapsed.as_secs_f64().max(1e-9)
+        })
+    }
+
+    /// `0` or e.g. `3 (status 503: 2, timeout: 1)`.
     pub fn errors_text(&self) -> String {
         if self.errors.is_empty() {
             return "0".into();
@@ -335,18 +349,27 @@ pub async fn run(
     let (ticks, _) = crate::procfs::clock_ticks_per_second();
     let generator = Probe::new(std::process::id(), ticks);
 
+    let ours: Vec<u32> = [Some(std::process::id()), server.map(|p| p.pid())]
+        .into_iter()
+        .flatten()
+        .collect();
     // Samples at the start of the measured window, taken by a task that waits for it.
-    let sampler = tokio::spawn(async move {
-        tokio::time::sleep_until(measure_from.into()).await;
-        if let Some(probe) = server {
-            probe.reset_peak();
-        }
-        (
-            server.and_then(|p| p.sample()),
-            generator.sample(),
-            machine_ticks(),
-        )
-    });
+    let sampler = {
+        let ours = ours.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep_until(measure_from.into()).await;
+            let others = scan_processes(&ours);
+            if let Some(probe) = server {
+                probe.reset_peak();
+            }
+            (
+                server.and_then(|p| p.sample()),
+                generator.sample(),
+                machine_ticks(),
+                others,
+            )
+        })
+    };
 
     let mut tasks = tokio::task::JoinSet::new();
     let mut scheduled = 0;
@@ -401,10 +424,14 @@ pub async fn run(
     while let Some(joined) = tasks.join_next().await {
         tally.merge(joined.context("a connection task panicked")?);
     }
-    let (server_before, generator_before, machine_before) =
-        sampler.await.unwrap_or((None, None, None));
+    let (server_before, generator_before, machine_before, others_before) = sampler
+        .await
+        .unwrap_or((None, None, None, Default::default()));
     let server_after = server.and_then(|p| p.sample());
     let generator_after = generator.sample();
+    let others_after = scan_processes(&ours);
+    let other_processes = (!others_before.is_empty())
+        .then(|| ticks_to_duration(ticks_between_scans(&others_before, &others_after), ticks));
     let machine = match (machine_before, machine_ticks()) {
         (Some(before), Some(after)) => Some(MachineUsage::between(before, after, ticks)),
         _ => None,
@@ -432,6 +459,7 @@ pub async fn run(
         server: usage(server_before, server_after),
         generator: usage(generator_before, generator_after),
         machine,
+        other_processes,
         scheduled,
     })
 }
@@ -750,6 +778,7 @@ mod tests {
             server: None,
             generator: None,
             machine: None,
+            other_processes: None,
             scheduled: 0,
         };
         assert_eq!(result.requests(), 5);

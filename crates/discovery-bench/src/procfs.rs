@@ -1,5 +1,6 @@
 //! CPU time and memory of a process, from `/proc/<pid>/stat` and `/proc/<pid>/status`.
 
+use std::collections::HashMap;
 use std::process::Command;
 use std::time::Duration;
 
@@ -28,6 +29,52 @@ pub fn parse_stat_cpu_ticks(stat: &str) -> Option<u64> {
     let utime: u64 = fields.next()?.parse().ok()?;
     let stime: u64 = fields.next()?.parse().ok()?;
     Some(utime + stime)
+}
+
+/// `PF_KTHREAD` in the flags field of `/proc/<pid>/stat`.
+const PF_KTHREAD: u64 = 0x0020_0000;
+
+/// Whether the process is a kernel thread, and its utime + stime, from `/proc/<pid>/stat`.
+pub fn parse_stat_kind_and_ticks(stat: &str) -> Option<(bool, u64)> {
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let flags: u64 = after_name.split_whitespace().nth(6)?.parse().ok()?;
+    Some((flags & PF_KTHREAD != 0, parse_stat_cpu_ticks(stat)?))
+}
+
+/// utime + stime of every user-space process but `exclude`, by pid.
+pub fn scan_processes(exclude: &[u32]) -> HashMap<u32, u64> {
+    let mut ticks = HashMap::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return ticks;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if exclude.contains(&pid) {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue; // gone meanwhile
+        };
+        if let Some((false, cpu)) = parse_stat_kind_and_ticks(&stat) {
+            ticks.insert(pid, cpu);
+        }
+    }
+    ticks
+}
+
+/// CPU ticks the scanned processes used between two scans: a process that appeared in
+/// between counts in full (it started in the window); one that exited is not seen.
+pub fn ticks_between_scans(before: &HashMap<u32, u64>, after: &HashMap<u32, u64>) -> u64 {
+    after
+        .iter()
+        .map(|(pid, &now)| now.saturating_sub(before.get(pid).copied().unwrap_or(0)))
+        .sum()
 }
 
 /// A `kB` field such as `VmHWM` or `VmRSS` from the text of `/proc/<pid>/status`.
@@ -71,6 +118,10 @@ impl Probe {
             pid,
             ticks_per_second: ticks_per_second.max(1),
         }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.pid
     }
 
     /// Reads the process now; `None` when it is gone or unreadable.
@@ -123,10 +174,12 @@ impl Usage {
 /// Machine-wide CPU time from the `cpu` line of `/proc/stat`, in clock ticks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct MachineTicks {
-    /// user + nice + system + irq + softirq: work done by any process or by the kernel
-    /// on their behalf (loopback TCP delivery runs in softirq, which no process is charged
-    /// for).
-    pub busy: u64,
+    /// user + nice + system: time charged to processes (theirs or the kernel's on their
+    /// behalf), the same time `/proc/PID/stat` counts.
+    pub processes: u64,
+    /// irq + softirq: interrupt work no process is charged for (loopback TCP delivery runs
+    /// in softirq).
+    pub interrupts: u64,
     /// Time the hypervisor ran something else while this machine wanted to run.
     pub steal: u64,
 }
@@ -143,7 +196,8 @@ pub fn parse_machine_ticks(stat: &str) -> Option<MachineTicks> {
     // already part of user).
     let field = |i: usize| fields.get(i).copied();
     Some(MachineTicks {
-        busy: field(0)? + field(1)? + field(2)? + field(5)? + field(6)?,
+        processes: field(0)? + field(1)? + field(2)?,
+        interrupts: field(5)? + field(6)?,
         steal: field(7).unwrap_or(0),
     })
 }
@@ -153,19 +207,27 @@ pub fn machine_ticks() -> Option<MachineTicks> {
     parse_machine_ticks(&std::fs::read_to_string("/proc/stat").ok()?)
 }
 
-/// Busy and stolen CPU time between two readings.
+/// Machine-wide CPU time between two readings.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MachineUsage {
-    pub busy: Duration,
+    pub processes: Duration,
+    pub interrupts: Duration,
     pub steal: Duration,
 }
 
 impl MachineUsage {
     pub fn between(before: MachineTicks, after: MachineTicks, ticks_per_second: u64) -> Self {
+        let delta = |a: u64, b: u64| ticks_to_duration(a.saturating_sub(b), ticks_per_second);
         MachineUsage {
-            busy: ticks_to_duration(after.busy.saturating_sub(before.busy), ticks_per_second),
-            steal: ticks_to_duration(after.steal.saturating_sub(before.steal), ticks_per_second),
+            processes: delta(after.processes, before.processes),
+            interrupts: delta(after.interrupts, before.interrupts),
+            steal: delta(after.steal, before.steal),
         }
+    }
+
+    /// Processes and interrupts.
+    pub fn busy(&self) -> Duration {
+        self.processes + self.interrupts
     }
 }
 
@@ -201,6 +263,24 @@ mod tests {
             None,
             "a non-numeric utime"
         );
+    }
+
+    #[test]
+    fn kernel_threads_are_told_apart() {
+        assert_eq!(parse_stat_kind_and_ticks(STAT), Some((false, 475)));
+        let kthread = STAT.replace(" 4194560 ", " 2129984 "); // 0x208040: PF_KTHREAD set
+        assert_eq!(parse_stat_kind_and_ticks(&kthread), Some((true, 475)));
+    }
+
+    #[test]
+    fn cpu_of_other_processes_between_two_scans() {
+        let before = HashMap::from([(1, 100), (2, 50), (3, 10)]);
+        // 1 used 20 ticks, 2 exited, 3 used none, 4 appeared having used 7.
+        let after = HashMap::from([(1, 120), (3, 10), (4, 7)]);
+        assert_eq!(ticks_between_scans(&before, &after), 27);
+        let me = std::process::id();
+        assert!(!scan_processes(&[me]).contains_key(&me));
+        assert!(scan_processes(&[]).contains_key(&me));
     }
 
     #[test]
@@ -254,17 +334,21 @@ mod tests {
         let stat = "cpu  423313 7 93644 539488 4218 11 4107 1500 0 0\n\
             cpu0 211656 3 46822 269744 2109 5 2053 750 0 0\nintr 1 2 3\n";
         let ticks = parse_machine_ticks(stat).unwrap();
-        assert_eq!(ticks.busy, 423_313 + 7 + 93_644 + 11 + 4_107);
+        assert_eq!(ticks.processes, 423_313 + 7 + 93_644);
+        assert_eq!(ticks.interrupts, 11 + 4_107);
         assert_eq!(ticks.steal, 1_500);
         assert_eq!(parse_machine_ticks("cpu  1 2 3\n"), None, "too few fields");
         assert_eq!(parse_machine_ticks("intr 1 2\n"), None);
         let later = MachineTicks {
-            busy: ticks.busy + 150,
+            processes: ticks.processes + 150,
+            interrupts: ticks.interrupts + 10,
             steal: ticks.steal + 2,
         };
         let usage = MachineUsage::between(ticks, later, 100);
-        assert_eq!(usage.busy, Duration::from_millis(1_500));
+        assert_eq!(usage.processes, Duration::from_millis(1_500));
+        assert_eq!(usage.interrupts, Duration::from_millis(100));
         assert_eq!(usage.steal, Duration::from_millis(20));
+        assert_eq!(usage.busy(), Duration::from_millis(1_600));
         assert!(
             machine_ticks().is_some(),
             "this machine's /proc/stat parses"
