@@ -78,12 +78,35 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        match cli.command {
-            Command::Replication(args) => replication::run(args).await,
-            Command::AntiEntropy(args) => anti_entropy::run(args).await,
-            Command::SingleNode(args) => single_node::run(args).await,
-            Command::Load(args) => load_cmd::run(args).await,
-            Command::HyperBaseline(_) => unreachable!("handled above"),
+        let benchmark = async {
+            match cli.command {
+                Command::Replication(args) => replication::run(args).await,
+                Command::AntiEntropy(args) => anti_entropy::run(args).await,
+                Command::SingleNode(args) => single_node::run(args).await,
+                Command::Load(args) => load_cmd::run(args).await,
+                Command::HyperBaseline(_) => unreachable!("handled above"),
+            }
+        };
+        // On SIGTERM (`timeout`) or SIGINT (Ctrl-C) the benchmark is dropped, and with it
+        // the guards of every server it started (discoveryd, hyper-baseline, etcd), which
+        // kill them: none outlives the run.
+        tokio::select! {
+            result = benchmark => result,
+            signal = termination() => anyhow::bail!("{signal} received: stopped the servers and gave up"),
         }
     })
+}
+
+async fn termination() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut terminate), Ok(mut interrupt)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = terminate.recv() => "SIGTERM",
+        _ = interrupt.recv() => "SIGINT",
+    }
 }
