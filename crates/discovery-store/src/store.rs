@@ -125,6 +125,11 @@ struct Slot {
     entry: Arc<Entry>,
     fingerprint: u64,
     value_hash: Option<u128>,
+    /// The version and expiry of the copy in the backend. An unchanged renewal is not
+    /// always written at once (see [`must_persist`]), so the backend may hold an older
+    /// version of this entry; [`Store::flush`] writes it.
+    persisted_version: i64,
+    persisted_expires_at: Option<i64>,
 }
 
 struct State<I> {
@@ -391,8 +396,15 @@ impl<I: Index> Store<I> {
         entry: Entry,
         origin: Origin,
     ) -> Result<Arc<Entry>, StoreError> {
-        self.backend.put(&entry.key, &codec::encode(&entry))?;
-        let slot = Slot::new(entry);
+        let mut slot = Slot::new(entry);
+        let previous = state.entries.get(&slot.entry.key);
+        if must_persist(previous, &slot, self.clock.now_ms()) {
+            self.backend
+                .put(&slot.entry.key, &codec::encode(&slot.entry))?;
+        } else if let Some(previous) = previous {
+            slot.persisted_version = previous.persisted_version;
+            slot.persisted_expires_at = previous.persisted_expires_at;
+        }
         let entry = Arc::clone(&slot.entry);
         let value_hash = slot.value_hash;
         let old = state.entries.insert(entry.key.clone(), slot);
@@ -528,7 +540,20 @@ impl<I: Index> Store<I> {
     }
 
     /// Makes every write so far durable.
+    /// Writes the renewals not yet persisted and makes every write durable. A clean
+    /// shutdown calls it, so a restart finds exactly what the node held.
     pub fn flush(&self) -> Result<(), StoreError> {
+        {
+            let mut state = self.write_state();
+            for slot in state.entries.values_mut() {
+                if slot.persisted_version != slot.entry.version {
+                    self.backend
+                        .put(&slot.entry.key, &codec::encode(&slot.entry))?;
+                    slot.persisted_version = slot.entry.version;
+                    slot.persisted_expires_at = slot.entry.expires_at();
+                }
+            }
+        }
         self.backend.flush()
     }
 
@@ -552,13 +577,38 @@ impl<I: Index> Store<I> {
 }
 
 impl Slot {
+    /// A slot for `entry`, recorded as persisted (the caller writes it, or it came from
+    /// the backend).
     fn new(entry: Entry) -> Self {
         Slot {
             fingerprint: fingerprint(&entry),
             value_hash: entry.value.as_deref().map(value_hash),
+            persisted_version: entry.version,
+            persisted_expires_at: entry.expires_at(),
             entry: Arc::new(entry),
         }
     }
+}
+
+/// Whether a write must reach the backend now.
+///
+/// Nearly every write to the dynamic store is a renewal: a node announcing the same value
+/// again every few seconds. Writing each one to disk is the largest cost of an
+/// announcement, and buys little: the copy on disk only matters after a crash, and a copy
+/// that is still valid is as good as the newest one (the node renews it within seconds,
+/// and a peer holds the newest). So a renewal (same value, with a time-to-live) is written
+/// only once the copy on disk has less than half of its max age left; with Trino's 8 s
+/// renewals and a 30 s max age that is every other renewal. Everything else (a new or
+/// changed value, a delete, an entry without time-to-live) is written at once.
+fn must_persist(previous: Option<&Slot>, next: &Slot, now_ms: i64) -> bool {
+    let (Some(previous), Some(max_age)) = (previous, next.entry.max_age_ms) else {
+        return true;
+    };
+    let renewal = next.value_hash.is_some() && previous.value_hash == next.value_hash;
+    let persisted_left = previous
+        .persisted_expires_at
+        .map(|at| at.saturating_sub(now_ms));
+    !renewal || persisted_left.is_none_or(|left| left <= max_age / 2)
 }
 
 impl<I: Index> std::fmt::Debug for Store<I> {

@@ -572,3 +572,70 @@ fn digests_agree_for_the_same_entries_and_ignore_expired_ones() {
         assert_eq!(a.get_many([&b"x"[..], b"nope", b"y"]).len(), 2);
     });
 }
+
+#[test]
+fn unchanged_renewals_reach_the_backend_lazily_and_flush_writes_them() {
+    let clock = Arc::new(ManualClock::new(T0));
+    let backend = MemoryBackend::new();
+    let store = open(Box::new(backend.clone()), &clock);
+    // What a restart on the same backend would find right now.
+    let on_disk = || {
+        let reopened = open(Box::new(backend.clone()), &clock);
+        reopened.get(b"n1").map(|e| (e.version, e.value.clone()))
+    };
+    store
+        .put(b"n1".to_vec(), b"v".to_vec(), Some(30_000))
+        .unwrap();
+    assert_eq!(
+        on_disk(),
+        Some((T0, Some(b"v".to_vec()))),
+        "a new value is written at once"
+    );
+
+    clock.advance(8_000);
+    store
+        .put(b"n1".to_vec(), b"v".to_vec(), Some(30_000))
+        .unwrap();
+    assert_eq!(
+        on_disk().unwrap().0,
+        T0,
+        "22 s of the copy on disk left: not rewritten"
+    );
+
+    clock.advance(8_000);
+    store
+        .put(b"n1".to_vec(), b"v".to_vec(), Some(30_000))
+        .unwrap();
+    assert_eq!(
+        on_disk().unwrap().0,
+        T0 + 16_000,
+        "14 s left, under half the max age: rewritten"
+    );
+
+    clock.advance(8_000);
+    store
+        .put(b"n1".to_vec(), b"v".to_vec(), Some(30_000))
+        .unwrap();
+    assert_eq!(on_disk().unwrap().0, T0 + 16_000);
+    store
+        .put(b"n1".to_vec(), b"changed".to_vec(), Some(30_000))
+        .unwrap();
+    assert_eq!(
+        on_disk().unwrap().1,
+        Some(b"changed".to_vec()),
+        "a changed value is written at once"
+    );
+
+    clock.advance(1_000);
+    store
+        .put(b"n1".to_vec(), b"changed".to_vec(), Some(30_000))
+        .unwrap();
+    let newest = store.get(b"n1").unwrap().version;
+    assert_ne!(on_disk().unwrap().0, newest);
+    store.flush().unwrap();
+    assert_eq!(
+        on_disk().unwrap().0,
+        newest,
+        "flush writes what was pending"
+    );
+}
