@@ -16,6 +16,7 @@
 
 mod anti_entropy;
 mod etcd;
+mod fleet;
 mod hist;
 mod hyper_baseline;
 mod load;
@@ -52,6 +53,8 @@ enum Command {
     Load(load_cmd::Args),
     /// A bare hyper server: the ceiling single-node compares against.
     HyperBaseline(hyper_baseline::Args),
+    /// A 3-node cluster behind nginx under a simulated fleet of growing size.
+    Fleet(fleet::Args),
 }
 
 /// The discoveryd binary: `--discoveryd`, else `target/release/discoveryd` beside this one.
@@ -84,6 +87,7 @@ fn main() -> anyhow::Result<()> {
                 Command::AntiEntropy(args) => anti_entropy::run(args).await,
                 Command::SingleNode(args) => single_node::run(args).await,
                 Command::Load(args) => load_cmd::run(args).await,
+                Command::Fleet(args) => fleet::run(args).await,
                 Command::HyperBaseline(_) => unreachable!("handled above"),
             }
         };

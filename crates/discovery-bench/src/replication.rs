@@ -44,11 +44,16 @@ pub struct Args {
     bootstrap_entries: usize,
 }
 
-fn worker_body(worker: usize, id: &str) -> Value {
+pub(crate) fn worker_body(worker: usize, id: &str) -> Value {
     crate::shapes::worker_body(worker, id, "general")
 }
 
-async fn put(client: &Client, base: &str, node: &str, body: &Value) -> anyhow::Result<()> {
+pub(crate) async fn put(
+    client: &Client,
+    base: &str,
+    node: &str,
+    body: &Value,
+) -> anyhow::Result<()> {
     let response = client
         .put(format!("{base}/v1/announcement/{node}"))
         .json(body)
@@ -75,7 +80,7 @@ async fn push_counters(cluster: &Cluster) -> anyhow::Result<(u64, u64, u64)> {
 }
 
 /// Announces every worker once, `concurrency` at a time.
-async fn announce_all(
+pub(crate) async fn announce_all(
     client: &Client,
     base: &str,
     ids: &[String],
@@ -132,7 +137,12 @@ fn spawn_steady_load(
 }
 
 /// Polls `base`'s probe lookup until it lists `id`; the time it took, or `None` after 10 s.
-async fn seen_after(client: &Client, base: &str, id: &str, since: Instant) -> Option<Duration> {
+pub(crate) async fn seen_after(
+    client: &Client,
+    base: &str,
+    id: &str,
+    since: Instant,
+) -> Option<Duration> {
     let url = format!("{base}/v1/service/probe/general");
     while since.elapsed() < Duration::from_secs(10) {
         if let Ok(response) = client.get(&url).send().await {

@@ -66,6 +66,11 @@ pub struct FleetConfig {
     /// Workers start spread evenly over this time (worker `i` after `i/n` of it) instead
     /// of all at once; coordinators start at once.
     pub start_spread: Duration,
+    /// All nodes share one HTTP client (one connection pool) instead of each holding its
+    /// own connection as real nodes do. For fleets larger than the process may hold open
+    /// files: the discovery servers behind a proxy see the same requests either way; only
+    /// the proxy sees fewer client connections.
+    pub shared_connections: bool,
     /// Time allowed to open a connection to the discovery URI.
     pub connect_timeout: Duration,
     /// Time allowed for one request. airlift allows 5 minutes; the client library's 10 s
@@ -93,6 +98,7 @@ impl FleetConfig {
             node_manager_interval: Duration::from_secs(5),
             workers_look_up: false,
             start_spread: Duration::ZERO,
+            shared_connections: false,
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(10),
             max_recorded_events: 10_000,
@@ -126,6 +132,11 @@ impl FleetConfig {
 
     pub fn workers_look_up(mut self, look_up: bool) -> Self {
         self.workers_look_up = look_up;
+        self
+    }
+
+    pub fn shared_connections(mut self, shared: bool) -> Self {
+        self.shared_connections = shared;
         self
     }
 

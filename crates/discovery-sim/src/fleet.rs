@@ -70,25 +70,32 @@ pub struct Convergence {
     /// listed it in its current incarnation: no list asked for after the node's first
     /// accepted announcement has shown it with its current service id (or it has not been
     /// announced yet, or it is missing now).
+    /// The first [`Convergence::LISTED`] of them (a fleet of 100,000 nodes would
+    /// otherwise build a list of 200,000 strings on every check).
     pub pending: Vec<(String, String)>,
+    /// How many pairs are pending in all.
+    pub pending_total: usize,
 }
 
 impl Convergence {
+    /// Pending pairs kept by name.
+    pub const LISTED: usize = 20;
+
     pub fn is_converged(&self) -> bool {
-        self.pending.is_empty()
+        self.pending_total == 0
     }
 }
 
 impl std::fmt::Display for Convergence {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.pending.is_empty() {
+        if self.pending_total == 0 {
             return f.write_str("every coordinator sees every running node");
         }
-        write!(f, "{} not seen yet:", self.pending.len())?;
-        for (coordinator, node_id) in self.pending.iter().take(20) {
+        write!(f, "{} not seen yet:", self.pending_total)?;
+        for (coordinator, node_id) in &self.pending {
             write!(f, " {coordinator} lacks {node_id};")?;
         }
-        if self.pending.len() > 20 {
+        if self.pending_total > self.pending.len() {
             f.write_str(" ...")?;
         }
         Ok(())
@@ -116,6 +123,8 @@ struct Running {
 #[derive(Debug)]
 struct Shared {
     config: FleetConfig,
+    /// The one client of every node when `config.shared_connections` is set.
+    client: Option<DiscoveryClient>,
     epoch: Instant,
     started_unix_ms: u64,
     state: Mutex<State>,
@@ -242,7 +251,12 @@ impl Fleet {
         let started_unix_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let client = match config.shared_connections {
+            true => Some(build_client(&config, "discovery-sim")?),
+            false => None,
+        };
         let shared = Arc::new(Shared {
+            client,
             config,
             epoch: Instant::now(),
             started_unix_ms,
@@ -336,6 +350,7 @@ impl Fleet {
         let state = lock(&self.shared.state);
         let workers = self.shared.config.workers;
         let mut pending = Vec::new();
+        let mut pending_total = 0;
         for (c, view) in state.views.iter().enumerate() {
             let own = workers + c;
             if !state.nodes[own].running {
@@ -354,11 +369,17 @@ impl Fleet {
                     && view.observer.is_listed(&node.node_id, node.incarnation)
                     && view.view.service_ids.contains(&node.service_id);
                 if !seen {
-                    pending.push((view.view.coordinator.clone(), node.node_id.clone()));
+                    pending_total += 1;
+                    if pending.len() < Convergence::LISTED {
+                        pending.push((view.view.coordinator.clone(), node.node_id.clone()));
+                    }
                 }
             }
         }
-        Convergence { pending }
+        Convergence {
+            pending,
+            pending_total,
+        }
     }
 
     /// Waits until every running coordinator sees every running node in its current
@@ -382,9 +403,11 @@ impl Fleet {
         }
     }
 
-    /// Re-evaluates `condition` after every change of the fleet's state (a request
-    /// answered, a list refreshed, a node stopped) until it holds, for at most `timeout`.
-    /// Returns whether it held.
+    /// Re-evaluates `condition` after changes of the fleet's state (a request answered, a
+    /// list refreshed, a node stopped) until it holds, for at most `timeout`. Returns
+    /// whether it held. Changes closer together than [`Self::RECHECK`] are taken together,
+    /// so a condition that looks at every node does not run thousands of times a second in
+    /// a large fleet.
     pub async fn wait_until<F>(&self, timeout: Duration, mut condition: F) -> bool
     where
         F: FnMut(&Fleet) -> bool,
@@ -397,12 +420,19 @@ impl Fleet {
                 return true;
             }
             match tokio::time::timeout_at(deadline, changes.changed()).await {
-                Ok(Ok(())) => {}
+                Ok(Ok(())) => {
+                    let pause =
+                        Self::RECHECK.min(deadline.saturating_duration_since(Instant::now()));
+                    tokio::time::sleep(pause).await;
+                }
                 // The sender lives as long as `self`; a timeout ends the wait.
                 Ok(Err(_)) | Err(_) => return condition(self),
             }
         }
     }
+
+    /// How often [`Self::wait_until`] re-evaluates its condition at most.
+    pub const RECHECK: Duration = Duration::from_millis(20);
 
     /// Crashes worker `index`: it stops announcing and sends nothing else. Returns once
     /// its loops have ended; an announcement in flight is allowed to complete (and is
@@ -513,16 +543,10 @@ impl Fleet {
                 state.nodes[slot].coordinator,
             )
         };
-        let client = DiscoveryClient::builder([config.discovery_uri.as_str()])
-            .environment(config.environment.clone())
-            .user_agent(node_id.clone())
-            .connect_timeout(config.connect_timeout)
-            .request_timeout(config.request_timeout)
-            .build()
-            .map_err(|source| SimError::Client {
-                node_id: node_id.clone(),
-                source: Box::new(source),
-            })?;
+        let client = match &self.shared.client {
+            Some(shared) => shared.clone(),
+            None => build_client(config, &node_id)?,
+        };
         let service_id = new_service_id();
         let announcement = node_announcement(config, &node_id, coordinator, &service_id);
         let incarnation = {
@@ -988,4 +1012,18 @@ impl Member {
             self.shared.tick(view);
         }
     }
+}
+
+/// A client of the discovery URI for `node_id` (its User-Agent, as airlift clients send).
+fn build_client(config: &FleetConfig, node_id: &str) -> Result<DiscoveryClient, SimError> {
+    DiscoveryClient::builder([config.discovery_uri.as_str()])
+        .environment(config.environment.clone())
+        .user_agent(node_id.to_owned())
+        .connect_timeout(config.connect_timeout)
+        .request_timeout(config.request_timeout)
+        .build()
+        .map_err(|source| SimError::Client {
+            node_id: node_id.to_owned(),
+            source: Box::new(source),
+        })
 }

@@ -279,10 +279,11 @@ fn main_conf(dir: &Path, discovery: &str) -> String {
         ""
     };
     format!(
-        "{user}worker_processes 1;\n\
+        "{user}worker_processes auto;\n\
+         worker_rlimit_nofile 65536;\n\
          pid {d}/nginx.pid;\n\
          error_log {d}/error.log info;\n\
-         events {{ worker_connections 1024; }}\n\
+         events {{ worker_connections 16384; }}\n\
          http {{\n\
          {LOG_FORMAT}\n\
          access_log {d}/access.log ha;\n\
