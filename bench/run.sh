@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # One command for the benchmark suite: builds the release binaries, installs etcd (Debian's
-# etcd-server) when it is missing, runs discovery-bench's single-node, replication and
-# anti-entropy benchmarks, and writes a markdown report to stdout and to
-# bench/results-<date>.md.
+# etcd-server) when it is missing, runs discovery-bench's single-node, replication,
+# anti-entropy and fleet benchmarks and the criterion benches of the hot paths, and writes
+# a markdown report to stdout and to bench/results-<date>.md.
 #
-#   bench/run.sh            full run, about 6 minutes after the build
-#   bench/run.sh --quick    smoke test, about 2 minutes after the build
+#   bench/run.sh            full run, about 15 minutes after the build
+#   bench/run.sh --quick    smoke test, about 4 minutes after the build
 #   bench/run.sh --no-etcd  without the etcd baseline
 #
 # Every server runs on loopback (127.0.0.0/8) and every load is bounded in time; each
@@ -56,6 +56,14 @@ fi
 single_command="$bench single-node${single_args[*]:+ ${single_args[*]}}"
 replication_command="$bench replication${replication_args[*]:+ ${replication_args[*]}}"
 anti_entropy_command="$bench anti-entropy --entries 10000 --divergence 1000"
+if $quick; then
+  fleet_command="$bench fleet --sizes 2000 --duration 10 --memory-at 10000"
+  criterion_time=1
+else
+  fleet_command="$bench fleet --sizes 5000,10000,20000,25000 --duration 30 --memory-at 100000"
+  criterion_time=3
+fi
+criterion_command="cargo bench -p discovery-store -p discovery-server -p discovery-replicator -- --warm-up-time 1 --measurement-time $criterion_time"
 
 # Cores busy over 2 s (every process plus the kernel's softirq work), from /proc/stat.
 busy_cores() {
@@ -112,6 +120,8 @@ trap 'rm -f "$report"' EXIT
   echo "$single_command"
   echo "$replication_command"
   echo "$anti_entropy_command"
+  echo "$fleet_command"
+  echo "$criterion_command"
   echo '```'
   echo
 } >>"$report"
@@ -139,6 +149,22 @@ run 420 $single_command
 run 150 $replication_command
 # shellcheck disable=SC2086
 run 60 $anti_entropy_command
+# shellcheck disable=SC2086
+run 900 $fleet_command
+
+# Hot paths (criterion): the median of each benchmark as one table row.
+note "$criterion_command"
+{
+  echo "### Hot paths (criterion, median time per iteration)"
+  echo
+  echo "| Benchmark | Median |"
+  echo "|---|--:|"
+  # shellcheck disable=SC2086
+  timeout 900 $criterion_command 2>/dev/null \
+    | awk '/^[a-z]+\// { name = $0; sub(/ +time:.*/, "", name) }
+           /time:/ { if (name != "") { printf "| %s | %s %s |\n", name, $(NF-3), $(NF-2); name = "" } }'
+  echo
+} >>"$report"
 
 mkdir -p bench
 out="bench/results-$date_utc.md"
