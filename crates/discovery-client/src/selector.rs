@@ -194,9 +194,28 @@ impl State {
             .await?;
         let max_age = lookup.max_age();
         self.etag = lookup.etag().map(str::to_owned);
-        if let Lookup::Changed { services, .. } = lookup {
-            let environment = services.environment;
-            self.environment.get_or_insert_with(|| environment.clone());
+        if self.backoff.consecutive_failures() > 0 {
+            tracing::info!(service_type = %self.service_type, pool = %self.pool, "service lookup succeeded again");
+        }
+        self.backoff.success();
+        let changed = match lookup {
+            Lookup::Changed { services, .. } => Some(services),
+            Lookup::Unchanged { .. } => None,
+        };
+        // The status first, then the list: whoever sees the new list also sees the
+        // successful refresh that brought it.
+        self.status.send_modify(|s| {
+            if let Some(services) = &changed {
+                s.environment = Some(services.environment.clone());
+            }
+            s.loaded = true;
+            s.refreshes += 1;
+            s.consecutive_failures = 0;
+            s.last_error = None;
+        });
+        if let Some(services) = changed {
+            self.environment
+                .get_or_insert_with(|| services.environment.clone());
             let mut list = services.services;
             list.sort_by(|a, b| a.id.cmp(&b.id));
             self.services.send_if_modified(|current| {
@@ -207,19 +226,7 @@ impl State {
                     true
                 }
             });
-            self.status
-                .send_modify(|s| s.environment = Some(environment));
         }
-        if self.backoff.consecutive_failures() > 0 {
-            tracing::info!(service_type = %self.service_type, pool = %self.pool, "service lookup succeeded again");
-        }
-        self.backoff.success();
-        self.status.send_modify(|s| {
-            s.loaded = true;
-            s.refreshes += 1;
-            s.consecutive_failures = 0;
-            s.last_error = None;
-        });
         Ok(refresh_delay(max_age))
     }
 
