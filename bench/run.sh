@@ -63,7 +63,8 @@ else
   fleet_command="$bench fleet --sizes 5000,10000,20000,25000 --duration 30 --memory-at 100000"
   criterion_time=3
 fi
-criterion_command="cargo bench -p discovery-store -p discovery-server -p discovery-replicator -- --warm-up-time 1 --measurement-time $criterion_time"
+# Only the criterion targets: the libraries' own test harnesses reject criterion's flags.
+criterion_command="cargo bench -p discovery-store -p discovery-server -p discovery-replicator --bench store --bench lookup --bench batch -- --warm-up-time 1 --measurement-time $criterion_time"
 
 # Cores busy over 2 s (every process plus the kernel's softirq work), from /proc/stat.
 busy_cores() {
@@ -98,7 +99,8 @@ fi
 cpu_model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//' || true)
 mem=$(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo)
 report=$(mktemp)
-trap 'rm -f "$report"' EXIT
+criterion_log=$(mktemp)
+trap 'rm -f "$report" "$criterion_log"' EXIT
 
 {
   echo "# Benchmark results"
@@ -160,9 +162,16 @@ note "$criterion_command"
   echo "| Benchmark | Median |"
   echo "|---|--:|"
   # shellcheck disable=SC2086
-  timeout 900 $criterion_command 2>/dev/null \
+  if ! timeout 900 $criterion_command 2>"$criterion_log" \
     | awk '/^[a-z]+\// { name = $0; sub(/ +time:.*/, "", name) }
-           /time:/ { if (name != "") { printf "| %s | %s %s |\n", name, $(NF-3), $(NF-2); name = "" } }'
+           /time:/ { if (name != "") { printf "| %s | %s %s |\n", name, $(NF-3), $(NF-2); name = "" } }'; then
+    echo
+    echo "**\`$criterion_command\` failed; the end of its output:**"
+    echo
+    echo '```'
+    tail -5 "$criterion_log"
+    echo '```'
+  fi
   echo
 } >>"$report"
 
