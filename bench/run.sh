@@ -4,7 +4,7 @@
 # anti-entropy and fleet benchmarks and the criterion benches of the hot paths, and writes
 # a markdown report to stdout and to bench/results-<date>.md.
 #
-#   bench/run.sh            full run, about 15 minutes after the build
+#   bench/run.sh            full run, about 11 minutes after the build
 #   bench/run.sh --quick    smoke test, about 4 minutes after the build
 #   bench/run.sh --no-etcd  without the etcd baseline
 #
