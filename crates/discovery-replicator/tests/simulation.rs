@@ -232,6 +232,13 @@ fn peers_of(id: &str, all: &[String]) -> Vec<Peer> {
 }
 
 /// Lets simulated time pass (timers fire, tasks run).
+///
+/// These tests run on tokio's paused clock, so this takes no real time: the runtime jumps
+/// from one timer to the next, running every task in between, which is how a scenario
+/// orders its writes in time or lets rounds happen during a partition (to assert that
+/// something did *not* cross it). Waiting for a condition is never done this way: that is
+/// `eventually`, which polls with a deadline. `tokio::time::advance` is not a substitute:
+/// it fires every timer due in the jump at once, in any order.
 async fn pass(duration: Duration) {
     tokio::time::sleep(duration).await;
 }
