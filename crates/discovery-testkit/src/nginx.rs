@@ -3,7 +3,7 @@
 //!
 //! The configuration is the shipped `deploy/nginx/discovery.conf` (upstream with
 //! keepalive and passive health checks, `proxy_next_upstream error timeout http_502
-//! http_503 http_504`, 3 tries, 1 s connect and 5 s read timeouts) with only the upstream
+//! http_503 http_504`, 3 tries within 10 s, 1 s connect and 3 s read timeouts) with only the upstream
 //! addresses and the listen address replaced, wrapped in a minimal `nginx.conf` that
 //! keeps every path (pid, logs, temp files) inside a temporary directory. nginx runs in
 //! the foreground as a child process and is stopped when the [`Nginx`] is dropped.
