@@ -7,6 +7,7 @@
 //! time: conditions are polled with a deadline.
 
 mod announce;
+mod announce_mode;
 mod bad_input;
 mod config;
 mod delete;

@@ -27,6 +27,7 @@ fn state() -> AppState {
         )
     };
     AppState {
+        announce: None,
         registry: Arc::new(Registry::new(
             "bench",
             open(StoreName::Dynamic),

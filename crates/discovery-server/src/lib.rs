@@ -7,8 +7,11 @@
 //! * [`readiness`]: when a (re)started node's view is complete enough to answer lookups.
 //! * [`node`]: opens the data directory, starts the GC loops and the HTTP server, and
 //!   shuts them down in order.
+//! * [`announce_bridge`]: Trino 477+ announce mode: tracks announced URIs and learns
+//!   their nodes from `/v1/info` into the dynamic store.
 //! * [`telemetry`]: log setup.
 
+pub mod announce_bridge;
 pub mod config;
 pub mod http;
 pub mod node;

@@ -18,6 +18,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::announce_bridge::AnnounceBridge;
 use crate::config::{is_node_id, Settings, StoreSettings};
 use crate::http::{self, AppState, HttpLimits, NodeInfo, ServerLimits};
 use crate::readiness::Readiness;
@@ -44,6 +45,8 @@ pub enum NodeError {
     Inventory(#[from] InventoryError),
     #[error("replication")]
     Replication(#[from] TransportError),
+    #[error("cannot build the HTTP client of announce mode: {0}")]
+    AnnounceClient(String),
 }
 
 /// Where a node keeps its entries.
@@ -183,7 +186,16 @@ impl Node {
             settings.readiness_max_wait,
             replicator.as_ref().map(ReplicatorHandle::status),
         ));
+        let announce = if settings.trino_announce.enabled {
+            let bridge =
+                AnnounceBridge::new(Arc::clone(&registry), settings.trino_announce.clone())
+                    .map_err(|e| NodeError::AnnounceClient(e.to_string()))?;
+            Some(Arc::new(bridge))
+        } else {
+            None
+        };
         let app = http::router(AppState {
+            announce,
             readiness: Arc::clone(&readiness),
             registry: Arc::clone(&registry),
             limits: Arc::new(HttpLimits {

@@ -11,6 +11,8 @@
 //! * [`store_wire`]: the raw replicated-entry shape of `/v1/store/{store}`.
 //! * [`replication`]: messages between discoveryd servers (push, digests, status).
 //! * [`limits`]: the size bounds every accepted input respects.
+//! * [`trino_announce`]: Trino 477+ announce mode: the `POST /v1/announce` body (one URI)
+//!   and the node's `/v1/info` document.
 
 pub mod announcement;
 pub mod limits;
@@ -18,6 +20,7 @@ pub mod replication;
 pub mod service;
 pub mod store_name;
 pub mod store_wire;
+pub mod trino_announce;
 
 pub use announcement::{
     validate_node_id, AnnouncementError, DynamicAnnouncement, ServiceAnnouncement,
@@ -26,3 +29,4 @@ pub use announcement::{
 pub use service::{is_service_id, Service, ServiceSet};
 pub use store_name::StoreName;
 pub use store_wire::{WireEntry, WireVersion};
+pub use trino_announce::{AnnounceUri, AnnounceUriError, ServerInfo, ServerInfoError, UriScheme};

@@ -74,6 +74,11 @@ pub const KEYS: &[KeySpec] = &[
     KeySpec { name: "readiness.warm-up", default: "the value of discovery.announce-max-age (10s)", help: "After a start, lookups answer 503 until every live client has had time to re-announce (or the node caught up with a ready peer). 0s disables. (ours)" },
     KeySpec { name: "readiness.max-wait", default: "1m", help: "A replicated node that reaches no ready peer becomes ready after this long anyway. (ours)" },
     KeySpec { name: "log.level", default: "info", help: "Log level (error, warn, info, debug, trace); RUST_LOG overrides it. debug logs one line per request. (ours)" },
+    KeySpec { name: "trino-announce.enabled", default: "true", help: "Serve Trino 477+ announce mode (POST/GET /v1/announce); false answers 404 there. (ours)" },
+    KeySpec { name: "trino-announce.max-age", default: "30s", help: "Time-to-live of an announce-mode node's entry, renewed by every POST /v1/announce (Trino keeps a URI 30 s). (ours)" },
+    KeySpec { name: "trino-announce.info-timeout", default: "2s", help: "Deadline of one GET {uri}/v1/info to an announcing node. (ours)" },
+    KeySpec { name: "trino-announce.max-nodes", default: "10000", help: "Most announce URIs tracked at once; a new URI beyond it gets 503 and is not stored. (ours)" },
+    KeySpec { name: "trino-announce.max-concurrent-fetches", default: "16", help: "Most GET /v1/info requests in flight at once; an announce that finds none free is fetched on a later POST. (ours)" },
     KeySpec { name: "<store>.store.tombstone-max-age", default: "1d", help: "How long a delete (tombstone) is kept." },
     KeySpec { name: "<store>.store.gc-interval", default: "dynamic: 1m, static: 1h", help: "How often expired entries and old tombstones are removed." },
     KeySpec { name: "<store>.store.max-entries", default: "dynamic: 250000, static: 100000", help: "Most entries a store holds; new keys beyond it get 503. (ours)" },
@@ -114,6 +119,20 @@ pub struct RemoteSettings {
     pub replication_interval: Duration,
 }
 
+/// Trino 477+ announce mode (`POST /v1/announce`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrinoAnnounceSettings {
+    pub enabled: bool,
+    /// Time-to-live of an announce-mode node's entry.
+    pub max_age: Duration,
+    /// Deadline of one `GET {uri}/v1/info`.
+    pub info_timeout: Duration,
+    /// Most announce URIs tracked at once.
+    pub max_nodes: usize,
+    /// Most `/v1/info` requests in flight at once.
+    pub max_concurrent_fetches: usize,
+}
+
 /// Everything a node needs to start.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
@@ -137,6 +156,7 @@ pub struct Settings {
     pub readiness_warm_up: Duration,
     pub readiness_max_wait: Duration,
     pub log_level: String,
+    pub trino_announce: TrinoAnnounceSettings,
 }
 
 /// Loaded settings plus what the operator should be told once logging is up.
@@ -272,6 +292,28 @@ impl Settings {
                 Duration::ZERO,
             )?,
             log_level: reader.take("log.level").unwrap_or_else(|| "info".into()),
+            trino_announce: TrinoAnnounceSettings {
+                enabled: reader.parsed("trino-announce.enabled", true, |v| {
+                    match v.to_ascii_lowercase().as_str() {
+                        "true" => Ok(true),
+                        "false" => Ok(false),
+                        _ => Err("must be true or false".into()),
+                    }
+                })?,
+                max_age: reader.duration(
+                    "trino-announce.max-age",
+                    Duration::from_secs(30),
+                    Duration::from_millis(1),
+                )?,
+                info_timeout: reader.duration(
+                    "trino-announce.info-timeout",
+                    Duration::from_secs(2),
+                    Duration::from_millis(10),
+                )?,
+                max_nodes: reader.count("trino-announce.max-nodes", 10_000)?,
+                max_concurrent_fetches: reader
+                    .count("trino-announce.max-concurrent-fetches", 16)?,
+            },
         };
         settings.readiness_warm_up = reader.duration(
             "readiness.warm-up",
@@ -523,6 +565,16 @@ mod tests {
             "follows the announce max-age"
         );
         assert_eq!(s.readiness_max_wait, Duration::from_secs(60));
+        assert_eq!(
+            s.trino_announce,
+            TrinoAnnounceSettings {
+                enabled: true,
+                max_age: Duration::from_secs(30),
+                info_timeout: Duration::from_secs(2),
+                max_nodes: 10_000,
+                max_concurrent_fetches: 16,
+            }
+        );
         assert!(loaded.warnings.is_empty());
         assert!(loaded.notes.iter().any(|n| n.contains("using 'test'")));
     }
@@ -590,6 +642,12 @@ mod tests {
             (
                 "http-server.max-request-size=1",
                 "http-server.max-request-size",
+            ),
+            ("trino-announce.enabled=yes", "trino-announce.enabled"),
+            ("trino-announce.max-nodes=0", "trino-announce.max-nodes"),
+            (
+                "trino-announce.info-timeout=1ms",
+                "trino-announce.info-timeout",
             ),
         ];
         for (line, key) in cases {

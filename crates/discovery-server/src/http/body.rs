@@ -55,6 +55,32 @@ pub fn body_format(headers: &HeaderMap, smile_allowed: bool) -> Result<BodyForma
     }
 }
 
+pub const TEXT_PLAIN: &str = "text/plain";
+
+/// Accepts a `text/plain` body (any charset parameter; Trino sends none) or one without a
+/// content type; anything else is 415, as for the JSON endpoints.
+pub fn require_text_plain(headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let media_type = value
+        .to_str()
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if media_type == TEXT_PLAIN {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType(format!(
+            "unsupported content type '{}': send {TEXT_PLAIN}",
+            String::from_utf8_lossy(value.as_bytes())
+        )))
+    }
+}
+
 /// Reads the whole body, refusing more than `limit` bytes (413) or a body that trickles in
 /// for longer than the read deadline (408).
 pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {

@@ -8,8 +8,9 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use discovery_store::StoreError;
-use discovery_types::AnnouncementError;
+use discovery_types::{AnnounceUriError, AnnouncementError};
 
+use crate::announce_bridge::AnnounceError;
 use crate::registry::BatchError;
 
 #[derive(Debug)]
@@ -28,6 +29,11 @@ pub enum ApiError {
     StorageUnavailable,
     /// The node has just started and is still catching up; lookups wait.
     NotReady(String),
+    /// The request contradicts what the server holds (an announce-mode node claiming the
+    /// node id of an airlift-mode announcement).
+    Conflict(String),
+    /// A bound other than the store's size was reached (announce URIs tracked).
+    Overloaded(String),
 }
 
 impl ApiError {
@@ -39,9 +45,11 @@ impl ApiError {
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::StoreFull(_) | ApiError::StorageUnavailable | ApiError::NotReady(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::StoreFull(_)
+            | ApiError::StorageUnavailable
+            | ApiError::NotReady(_)
+            | ApiError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -58,6 +66,7 @@ impl ApiError {
             ApiError::StoreFull(message) => message.clone(),
             ApiError::StorageUnavailable => "storage unavailable, retry later".into(),
             ApiError::NotReady(reason) => format!("not ready: {reason}"),
+            ApiError::Conflict(message) | ApiError::Overloaded(message) => message.clone(),
         }
     }
 }
@@ -103,6 +112,23 @@ impl From<BatchError> for ApiError {
         match e {
             BatchError::Invalid { .. } => ApiError::BadRequest(format!("invalid batch: {e}")),
             BatchError::Store(store) => store.into(),
+        }
+    }
+}
+
+impl From<AnnounceUriError> for ApiError {
+    fn from(e: AnnounceUriError) -> Self {
+        ApiError::BadRequest(e.to_string())
+    }
+}
+
+impl From<AnnounceError> for ApiError {
+    fn from(e: AnnounceError) -> Self {
+        match e {
+            AnnounceError::TooManyNodes { .. } => ApiError::Overloaded(e.to_string()),
+            AnnounceError::EnvironmentMismatch { .. } => ApiError::BadRequest(e.to_string()),
+            AnnounceError::HeldByAirlift { .. } => ApiError::Conflict(e.to_string()),
+            AnnounceError::Store(store) => store.into(),
         }
     }
 }

@@ -9,11 +9,13 @@
 //! | GET, POST | `/v1/store/{dynamic,static}` | [`store`] (raw entries, airlift replication) |
 //! | GET, POST | `/v1/replication/...` | [`replication`] (between discoveryd servers) |
 //! | GET | `/v1/health/live`, `/v1/health/ready` | [`health`] (load balancers, orchestrators) |
+//! | POST, GET | `/v1/announce` | [`announce`] (Trino 477+ announce mode) |
 //!
 //! Java's raw-write back door `PUT /v1/store/{store}/{key}` is deliberately absent.
 //! Repeated slashes in paths are collapsed before routing (Presto's client sends
 //! `//v1/...` when `discovery.uri` ends in a slash).
 
+mod announce;
 mod announcements;
 mod body;
 mod error;
@@ -42,6 +44,8 @@ pub struct AppState {
     pub limits: Arc<HttpLimits>,
     pub node: Arc<NodeInfo>,
     pub readiness: Arc<crate::readiness::Readiness>,
+    /// Trino announce mode; `None` when `trino-announce.enabled=false` (404 there).
+    pub announce: Option<Arc<crate::announce_bridge::AnnounceBridge>>,
 }
 
 /// This node as the status endpoint reports it.
@@ -88,6 +92,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/announcement/{node_id}",
             put(announcements::announce).delete(announcements::unannounce),
         )
+        .route("/v1/announce", post(announce::announce).get(announce::list))
         .route("/v1/service", get(services::all))
         .route("/v1/service/{type}", get(services::of_type))
         .route("/v1/service/{type}/{pool}", get(services::of_type_and_pool))

@@ -5,9 +5,13 @@
 //! * A static announcement is one entry in the `static` store: key = a generated service
 //!   id, value = the JSON of that service, no time-to-live.
 //!
+//! * A Trino 477+ announce-mode node (`POST /v1/announce`) is a dynamic entry like any
+//!   other, built from the facts of its `/v1/info` ([`announce_mode`]).
+//!
 //! These are airlift's formats exactly, so `/v1/store` dumps and replicated batches are
 //! interchangeable with Java servers. Nothing here knows about HTTP.
 
+pub mod announce_mode;
 mod cache;
 mod index;
 mod lookup;
@@ -18,6 +22,7 @@ use std::sync::Arc;
 use discovery_store::{Store, StoreError};
 use discovery_types::{DynamicAnnouncement, Service, StaticAnnouncement};
 
+pub use announce_mode::AnnouncedOutcome;
 pub use index::{decode_services, IndexedService, Selector, ServiceIndex, ValueFormat};
 pub use lookup::Lookup;
 pub use wire::{validate_entry, BatchError, StoreName};
