@@ -1,6 +1,11 @@
-//! The accept loop: HTTP/1.1 over hyper with bounds a public-facing server needs and
-//! `axum::serve` does not set (a deadline for request headers, a connection cap), and a
-//! graceful drain on shutdown.
+//! The accept loop: HTTP/1.1 and cleartext HTTP/2 over hyper with bounds a public-facing
+//! server needs and `axum::serve` does not set (a deadline for request headers, a
+//! connection cap, a cap on concurrent HTTP/2 streams), and a graceful drain on shutdown.
+//!
+//! HTTP/2 is there because real clients speak it: Trino 483 turns
+//! `internal-communication.http2.enabled` on by default, and its airlift discovery client
+//! then opens cleartext HTTP/2 connections with prior knowledge, as airlift's Jetty server
+//! accepts them. hyper tells the two apart by the connection preface on the same port.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -8,7 +13,7 @@ use std::time::Duration;
 
 use axum::Router;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
@@ -25,6 +30,8 @@ pub struct ServerLimits {
     pub header_read_timeout: Duration,
     /// How long shutdown waits for in-flight requests before dropping them.
     pub drain_timeout: Duration,
+    /// Concurrent requests (streams) on one HTTP/2 connection.
+    pub max_concurrent_streams: u32,
 }
 
 impl Default for ServerLimits {
@@ -33,6 +40,7 @@ impl Default for ServerLimits {
             max_connections: 10_000,
             header_read_timeout: Duration::from_secs(30),
             drain_timeout: Duration::from_secs(10),
+            max_concurrent_streams: 256,
         }
     }
 }
@@ -47,10 +55,16 @@ pub async fn serve(
 ) {
     let graceful = GracefulShutdown::new();
     let permits = Arc::new(Semaphore::new(limits.max_connections));
-    let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new())
+    let mut http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    http.http1()
+        .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
         .keep_alive(true);
+    http.http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(limits.max_concurrent_streams)
+        // Same bound on a request's headers as HTTP/1.1 (hyper's default there).
+        .max_header_list_size(64 * 1024);
     let mut refused_connections: u64 = 0;
 
     loop {
@@ -86,8 +100,12 @@ pub async fn serve(
             let app = app.clone();
             async move { Ok::<_, Infallible>(app.oneshot(request).await.unwrap_or_else(|e| match e {})) }
         });
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        // The auto (HTTP/1.1 or HTTP/2) connection borrows its builder, so each
+        // connection task owns a copy of it.
+        let http = http.clone();
+        let watcher = graceful.watcher();
         tokio::spawn(async move {
+            let connection = watcher.watch(http.serve_connection(TokioIo::new(stream), service));
             if let Err(e) = connection.await {
                 tracing::trace!(%peer, error = %e, "connection ended with an error");
             }
