@@ -27,6 +27,8 @@ Options (each also settable through the environment variable shown):
   --inventory FILE      service inventory to build the cluster from
                         [DISCOVERY_INVENTORY, default: service-inventory.json in the repository]
   --nginx-port PORT     port nginx listens on, on 127.0.0.1 [DISCOVERY_NGINX_PORT, default: 8410]
+  --nginx-h2c-port PORT port nginx serves cleartext HTTP/2 on (Trino 483 and later),
+                        on 127.0.0.1 [DISCOVERY_NGINX_H2C_PORT, default: 8420]
   --bin-dir DIR         directory holding discoveryd (and the discovery CLI)
                         [default: target/release, built with 'cargo build --release' if missing]
   --set KEY=VALUE       extra discoveryd setting for every node; repeatable
@@ -50,6 +52,7 @@ command=""
 dir="${DISCOVERY_CLUSTER_DIR:-$repo_root/var/local-cluster}"
 inventory="${DISCOVERY_INVENTORY:-$repo_root/service-inventory.json}"
 nginx_port="${DISCOVERY_NGINX_PORT:-8410}"
+nginx_h2c_port="${DISCOVERY_NGINX_H2C_PORT:-8420}"
 bin_dir=""
 start_timeout="${DISCOVERY_START_TIMEOUT:-90}"
 stop_timeout=30
@@ -77,6 +80,8 @@ while [[ $# -gt 0 ]]; do
     --inventory=*) inventory="${1#*=}"; shift ;;
     --nginx-port) need_value "$@"; nginx_port="$2"; shift 2 ;;
     --nginx-port=*) nginx_port="${1#*=}"; shift ;;
+    --nginx-h2c-port) need_value "$@"; nginx_h2c_port="$2"; shift 2 ;;
+    --nginx-h2c-port=*) nginx_h2c_port="${1#*=}"; shift ;;
     --bin-dir) need_value "$@"; bin_dir="$2"; shift 2 ;;
     --bin-dir=*) bin_dir="${1#*=}"; shift ;;
     --set) need_value "$@"; settings+=("$2"); shift 2 ;;
@@ -92,6 +97,9 @@ done
 [[ -n "$command" ]] || { usage >&2; exit 2; }
 if ! [[ "$nginx_port" =~ ^[0-9]+$ ]] || ((nginx_port < 1 || nginx_port > 65535)); then
   die "--nginx-port must be a port number, got '$nginx_port'"
+fi
+if ! [[ "$nginx_h2c_port" =~ ^[0-9]+$ ]] || ((nginx_h2c_port < 1 || nginx_h2c_port > 65535)); then
+  die "--nginx-h2c-port must be a port number, got '$nginx_h2c_port'"
 fi
 [[ "$start_timeout" =~ ^[0-9]+$ ]] || die "--timeout must be a number of seconds"
 [[ "$stop_timeout" =~ ^[0-9]+$ ]] || die "--stop-timeout must be a number of seconds"
@@ -172,7 +180,7 @@ def nodes_from_inventory(path):
         fail("%s: node ids are not unique: %s" % (path, ", ".join(ids)))
     return environment, nodes
 
-def prepare(inventory, directory, nginx_port, template, settings):
+def prepare(inventory, directory, nginx_port, h2c_port, template, settings):
     """Writes the node and nginx configurations of a cluster into directory."""
     environment, nodes = nodes_from_inventory(inventory)
     with open(inventory) as f:
@@ -205,7 +213,7 @@ def prepare(inventory, directory, nginx_port, template, settings):
             f.write(header + "".join("%s=%s\n" % kv for kv in config.items()))
         with open(os.path.join(etc, "node.properties"), "w") as f:
             f.write(header + "".join("%s=%s\n" % kv for kv in node.items()))
-    write_nginx(directory, nodes, nginx_port, template, inventory)
+    write_nginx(directory, nodes, nginx_port, h2c_port, template, inventory)
     print(environment)
 
 def nginx_string(value):
@@ -213,9 +221,10 @@ def nginx_string(value):
 
 SERVER_LINE = re.compile(r"^([ \t]*)server[ \t]+[^ \t;]+([^;\n]*);[^\n]*\n", re.M)
 
-def write_nginx(directory, nodes, nginx_port, template, inventory):
+def write_nginx(directory, nodes, nginx_port, h2c_port, template, inventory):
     """nginx.conf for a private nginx, and discovery.conf: the template (the production
-    example) with its upstream servers and listen address replaced."""
+    example) with its upstream servers and listen addresses (HTTP/1.1 and cleartext
+    HTTP/2) replaced."""
     with open(template) as f:
         text = f.read()
     block = re.search(r"(upstream\s+discovery\s*\{)(.*?)(\n\})", text, re.S)
@@ -232,9 +241,10 @@ def write_nginx(directory, nodes, nginx_port, template, inventory):
     firsts = iter([generated])
     new_body = SERVER_LINE.sub(lambda m: next(firsts, ""), body)
     text = text[:block.start(2)] + new_body + text[block.end(2):]
-    text, count = re.subn(r"^([ \t]*)listen[ \t]+[^;\n]+;", r"\g<1>listen 127.0.0.1:%d;" % nginx_port, text, flags=re.M)
-    if count != 1:
-        fail("%s: expected exactly one listen directive, found %d" % (template, count))
+    text, h2c = re.subn(r"^([ \t]*)listen[ \t]+[^;\n]*[ \t]http2[ \t]*;", r"\g<1>listen 127.0.0.1:%d http2;" % h2c_port, text, flags=re.M)
+    text, plain = re.subn(r"^([ \t]*)listen[ \t]+(?![^;\n]*http2)[^;\n]+;", r"\g<1>listen 127.0.0.1:%d;" % nginx_port, text, flags=re.M)
+    if plain != 1 or h2c != 1:
+        fail("%s: expected one plain and one http2 listen directive, found %d and %d" % (template, plain, h2c))
     nginx_dir = os.path.join(directory, "nginx")
     for sub in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
         os.makedirs(os.path.join(nginx_dir, "temp", sub), exist_ok=True)
@@ -317,7 +327,7 @@ def alive(pid):
 
 command, args = sys.argv[1], sys.argv[2:]
 if command == "prepare":
-    prepare(args[0], args[1], int(args[2]), args[3], args[4:])
+    prepare(args[0], args[1], int(args[2]), int(args[3]), args[4], args[5:])
 elif command == "probe":
     probe_all(args)
 elif command == "wait":
@@ -608,7 +618,7 @@ EOF
   else
     [[ -f "$inventory" ]] || die "no inventory at $inventory"
     inventory="$(cd "$(dirname "$inventory")" && pwd)/$(basename "$inventory")"
-    environment="$(py prepare "$inventory" "$dir" "$nginx_port" \
+    environment="$(py prepare "$inventory" "$dir" "$nginx_port" "$nginx_h2c_port" \
       "$repo_root/deploy/nginx/discovery.conf" "${settings[@]}")"
     load_nodes
   fi

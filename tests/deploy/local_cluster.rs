@@ -22,14 +22,15 @@ struct LocalCluster {
     inventory: PathBuf,
     node_ports: Vec<u16>,
     nginx_port: u16,
+    h2c_port: u16,
     nginx: Option<PathBuf>,
 }
 
 impl LocalCluster {
     fn new(nginx: Option<PathBuf>) -> LocalCluster {
         let dir = tempfile::tempdir().unwrap();
-        let ports = free_ports(4);
-        let (node_ports, nginx_port) = (ports[..3].to_vec(), ports[3]);
+        let ports = free_ports(5);
+        let (node_ports, nginx_port, h2c_port) = (ports[..3].to_vec(), ports[3], ports[4]);
         let services: Vec<Value> = node_ports
             .iter()
             .enumerate()
@@ -59,6 +60,7 @@ impl LocalCluster {
             inventory,
             node_ports,
             nginx_port,
+            h2c_port,
             nginx,
         }
     }
@@ -77,6 +79,8 @@ impl LocalCluster {
             .arg(&self.inventory)
             .arg("--nginx-port")
             .arg(self.nginx_port.to_string())
+            .arg("--nginx-h2c-port")
+            .arg(self.h2c_port.to_string())
             .args(["--set", "readiness.warm-up=0s", "--timeout", "45"])
             .args(["--stop-timeout", "20"])
             .env("DISCOVERYD", discoveryd())
@@ -84,6 +88,7 @@ impl LocalCluster {
             .env_remove("DISCOVERY_CLUSTER_DIR")
             .env_remove("DISCOVERY_INVENTORY")
             .env_remove("DISCOVERY_NGINX_PORT")
+            .env_remove("DISCOVERY_NGINX_H2C_PORT")
             .current_dir(std::env::temp_dir());
         match &self.nginx {
             Some(nginx) => command.env("NGINX", nginx),

@@ -8,10 +8,12 @@ use discovery_testkit::nginx::{discovery_conf, SHIPPED_CONF};
 fn the_shipped_snippet_keeps_its_settings_with_our_addresses() {
     let shipped = std::fs::read_to_string(SHIPPED_CONF).unwrap();
     let listen: SocketAddr = "127.9.9.1:4242".parse().unwrap();
+    let h2c_listen: SocketAddr = "127.9.9.1:4343".parse().unwrap();
     let conf = discovery_conf(
         &shipped,
         &["127.9.1.1:1001".into(), "127.9.2.1:1002".into()],
         listen,
+        h2c_listen,
     );
     let shipped_server = shipped
         .lines()
@@ -30,8 +32,9 @@ fn the_shipped_snippet_keeps_its_settings_with_our_addresses() {
         assert!(conf.contains(&line), "{line} missing:\n{conf}");
     }
     assert!(conf.contains("listen 127.9.9.1:4242;"), "{conf}");
+    assert!(conf.contains("listen 127.9.9.1:4343 http2;"), "{conf}");
     assert_eq!(conf.matches("server 127.9.").count(), 2, "{conf}");
-    assert_eq!(conf.matches("listen ").count(), 1, "{conf}");
+    assert_eq!(conf.matches("listen ").count(), 2, "{conf}");
     // Every other directive of the shipped snippet is kept as it is.
     for line in shipped.lines() {
         let code = line.split('#').next().unwrap().trim();

@@ -12,7 +12,8 @@ use discovery_sim::{Fleet, FleetConfig, FleetReport, SimTime};
 use discovery_testkit::{eventually, Cluster, ClusterOptions};
 use discovery_types::ServiceSet;
 
-use discovery_testkit::nginx::{tail, Nginx};
+pub use discovery_testkit::nginx::unix_now;
+use discovery_testkit::nginx::{access_field as field, tail, Nginx};
 
 /// `discovery.max-age`: an announcement's time-to-live.
 pub const TTL: Duration = Duration::from_secs(3);
@@ -76,9 +77,7 @@ impl Ha {
         for i in 0..NODES {
             wait_ready(&cluster, i).await;
         }
-        let upstreams: Vec<String> = (0..NODES)
-            .map(|i| cluster.base_url(i).trim_start_matches("http://").to_owned())
-            .collect();
+        let upstreams: Vec<String> = (0..NODES).map(|i| cluster.upstream(i)).collect();
         let nginx = Nginx::start(&cluster.spare_ip(0), &upstreams).await;
         let config = FleetConfig::new(nginx.url(), discovery_testkit::cluster::ENVIRONMENT)
             .workers(WORKERS)
@@ -178,45 +177,10 @@ impl Ha {
         ready_at
     }
 
-    /// Waits until nginx has node `i` back in rotation: a request answered by it with a
-    /// success after `since` (wall clock, seconds since the epoch).
-    ///
-    /// nginx's passive health check (`max_fails=1 fail_timeout=1s` in the shipped
-    /// snippet) keeps a node that failed out of rotation for `fail_timeout`, even after it
-    /// is back and ready; open-source nginx has no way to ask it sooner. Stopping the next
-    /// node before then can leave nginx with no node it considers alive: it then answers
-    /// every request 502 ("no live upstreams") until a `fail_timeout` ends.
+    /// Waits until nginx has node `i` back in rotation (see [`Nginx::wait_served_by`]).
     pub async fn wait_in_rotation(&self, i: usize, since: f64) {
-        let node = self.cluster.base_url(i);
-        let node = node.trim_start_matches("http://").to_owned();
-        eventually(
-            DEADLINE,
-            &format!("nginx to route to {node} again"),
-            || async {
-                let access = self.nginx.access_log();
-                let served = access.lines().any(|line| {
-                    let at: f64 = line
-                        .split(' ')
-                        .next()
-                        .and_then(|t| t.parse().ok())
-                        .unwrap_or(0.0);
-                    let (upstreams, statuses) =
-                        (field(line, "upstream"), field(line, "upstream_status"));
-                    at >= since
-                        && upstreams.rsplit(',').next() == Some(node.as_str())
-                        && matches!(
-                            statuses.rsplit(',').next(),
-                            Some("200" | "202" | "204" | "304")
-                        )
-                });
-                if served {
-                    Ok(())
-                } else {
-                    Err(format!("no successful answer from {node} since {since}"))
-                }
-            },
-        )
-        .await;
+        let node = self.cluster.upstream(i);
+        self.nginx.wait_served_by(&node, since, DEADLINE).await;
     }
 
     /// Waits until every coordinator has a list from a lookup sent at or after `since`,
@@ -395,31 +359,7 @@ impl Ha {
     }
 }
 
-/// A quoted field (`name="..."`) of an access log line, spaces removed: nginx lists the
-/// nodes a request was tried on as `a:1, b:2`.
-fn field(line: &str, name: &str) -> String {
-    line.split(&format!(" {name}=\""))
-        .nth(1)
-        .map(|rest| rest.split('"').next().unwrap_or_default().replace(' ', ""))
-        .unwrap_or_default()
-}
-
-/// Wall-clock time in seconds since the epoch, as nginx logs it (`$msec`).
-pub fn unix_now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-}
-
 /// Waits until node `i` answers `GET /v1/health/ready` with 200.
 pub async fn wait_ready(cluster: &Cluster, i: usize) {
-    let url = cluster.url(i, "/v1/health/ready");
-    eventually(DEADLINE, &format!("node {i} to be ready"), || async {
-        let response = cluster.client().get(&url).send().await?;
-        let status = response.status();
-        let body = response.text().await?;
-        ensure!(status.is_success(), "{status}: {body}");
-        anyhow::Ok(())
-    })
-    .await;
+    cluster.wait_ready(i, DEADLINE).await;
 }

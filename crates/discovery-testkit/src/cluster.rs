@@ -277,6 +277,11 @@ impl Cluster {
         self.nodes[i].url()
     }
 
+    /// `host:port` of node `i`, as an nginx upstream names it.
+    pub fn upstream(&self, i: usize) -> String {
+        self.nodes[i].addr.to_string()
+    }
+
     /// `base_url(i)` + `path`.
     pub fn url(&self, i: usize, path: &str) -> String {
         format!("{}{path}", self.nodes[i].url())
@@ -574,6 +579,22 @@ impl Cluster {
             bail!("GET {url}: {status} {text}");
         }
         serde_json::from_str(&text).with_context(|| format!("GET {url}: not JSON: {text}"))
+    }
+
+    /// Waits until node `i` answers `GET /v1/health/ready` with a success.
+    pub async fn wait_ready(&self, i: usize, timeout: Duration) {
+        let url = self.url(i, "/v1/health/ready");
+        eventually(timeout, &format!("node {i} to be ready"), || async {
+            let response = self.client.get(&url).send().await?;
+            let status = response.status();
+            let body = response.text().await?;
+            if status.is_success() {
+                anyhow::Ok(())
+            } else {
+                bail!("{status}: {body}")
+            }
+        })
+        .await;
     }
 
     /// `GET /v1/replication/status` of node `i`.

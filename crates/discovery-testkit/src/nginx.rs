@@ -99,12 +99,19 @@ fn running_as_root() -> bool {
 }
 
 /// The shipped snippet with `upstreams` (host:port) as the upstream servers, keeping the
-/// shipped server parameters, and `listen` as the listen address.
-pub fn discovery_conf(shipped: &str, upstreams: &[String], listen: SocketAddr) -> String {
+/// shipped server parameters, `listen` as the HTTP/1.1 listen address and `h2c_listen`
+/// as the cleartext HTTP/2 one.
+pub fn discovery_conf(
+    shipped: &str,
+    upstreams: &[String],
+    listen: SocketAddr,
+    h2c_listen: SocketAddr,
+) -> String {
     let mut out = String::new();
     let mut in_upstream = false;
     let mut servers_written = false;
     let mut listen_written = false;
+    let mut h2c_written = false;
     for line in shipped.lines() {
         let code = line.split('#').next().unwrap_or_default().trim();
         if code.is_empty() {
@@ -134,16 +141,25 @@ pub fn discovery_conf(shipped: &str, upstreams: &[String], listen: SocketAddr) -
             continue;
         }
         if code.starts_with("listen ") {
-            out.push_str(&format!("    listen {listen};\n"));
-            listen_written = true;
+            if code
+                .split_whitespace()
+                .any(|word| word.trim_end_matches(';') == "http2")
+            {
+                out.push_str(&format!("    listen {h2c_listen} http2;\n"));
+                h2c_written = true;
+            } else {
+                out.push_str(&format!("    listen {listen};\n"));
+                listen_written = true;
+            }
             continue;
         }
         out.push_str(code);
         out.push('\n');
     }
     assert!(
-        servers_written && listen_written,
-        "{SHIPPED_CONF} has no upstream server or listen line to replace:\n{shipped}"
+        servers_written && listen_written && h2c_written,
+        "{SHIPPED_CONF} lacks an upstream server, a listen or an http2 listen line to \
+         replace:\n{shipped}"
     );
     out
 }
@@ -152,6 +168,7 @@ pub fn discovery_conf(shipped: &str, upstreams: &[String], listen: SocketAddr) -
 pub struct Nginx {
     child: Child,
     addr: SocketAddr,
+    h2c_addr: SocketAddr,
     dir: TempDir,
 }
 
@@ -167,8 +184,11 @@ impl Nginx {
         // it in between: then try again with another one.
         for _ in 0..5 {
             let dir = tempfile::tempdir().expect("temporary directory for nginx");
-            let addr = free_addr(listen_ip);
-            let conf = main_conf(dir.path(), &discovery_conf(&shipped, upstreams, addr));
+            let (addr, h2c_addr) = (free_addr(listen_ip), free_addr(listen_ip));
+            let conf = main_conf(
+                dir.path(),
+                &discovery_conf(&shipped, upstreams, addr, h2c_addr),
+            );
             let conf_path = dir.path().join("nginx.conf");
             std::fs::write(&conf_path, conf).expect("write nginx.conf");
             let child = Command::new(binary)
@@ -184,7 +204,12 @@ impl Nginx {
                 .stderr(Stdio::null())
                 .spawn()
                 .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
-            let mut nginx = Nginx { child, addr, dir };
+            let mut nginx = Nginx {
+                child,
+                addr,
+                h2c_addr,
+                dir,
+            };
             match nginx.wait_listening().await {
                 None => return nginx,
                 Some(error) => last_error = error,
@@ -217,12 +242,62 @@ impl Nginx {
         format!("http://{}", self.addr)
     }
 
+    /// `http://ip:port` of nginx's cleartext HTTP/2 listener (prior knowledge), for
+    /// clients that speak HTTP/2 such as Trino 483.
+    pub fn h2c_url(&self) -> String {
+        format!("http://{}", self.h2c_addr)
+    }
+
     pub fn access_log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("access.log")).unwrap_or_default()
     }
 
     pub fn error_log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("error.log")).unwrap_or_default()
+    }
+
+    /// Waits until nginx has `upstream` (host:port) back in rotation: a request that it
+    /// answered with a success at or after `since` (wall clock, seconds since the epoch,
+    /// as [`unix_now`] gives).
+    ///
+    /// nginx's passive health check (`max_fails=1 fail_timeout=1s` in the shipped
+    /// snippet) keeps a node that failed out of rotation for `fail_timeout`, even after it
+    /// is back and ready; open-source nginx has no way to ask it sooner. Stopping the next
+    /// node before then can leave nginx with no node it considers alive: it then answers
+    /// every request 502 ("no live upstreams") until a `fail_timeout` ends.
+    pub async fn wait_served_by(&self, upstream: &str, since: f64, timeout: Duration) {
+        eventually(
+            timeout,
+            &format!("nginx to route to {upstream} again"),
+            || async {
+                let access = self.access_log();
+                let served = access.lines().any(|line| {
+                    let at: f64 = line
+                        .split(' ')
+                        .next()
+                        .and_then(|t| t.parse().ok())
+                        .unwrap_or(0.0);
+                    let (upstreams, statuses) = (
+                        access_field(line, "upstream"),
+                        access_field(line, "upstream_status"),
+                    );
+                    at >= since
+                        && upstreams.rsplit(',').next() == Some(upstream)
+                        && matches!(
+                            statuses.rsplit(',').next(),
+                            Some("200" | "202" | "204" | "304")
+                        )
+                });
+                if served {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "no successful answer from {upstream} since {since}"
+                    ))
+                }
+            },
+        )
+        .await;
     }
 
     fn stop(&mut self) {
@@ -258,6 +333,22 @@ impl Drop for Nginx {
             );
         }
     }
+}
+
+/// A quoted field (`name="..."`) of an access log line, spaces removed: nginx lists the
+/// nodes a request was tried on as `a:1, b:2`.
+pub fn access_field(line: &str, name: &str) -> String {
+    line.split(&format!(" {name}=\""))
+        .nth(1)
+        .map(|rest| rest.split('"').next().unwrap_or_default().replace(' ', ""))
+        .unwrap_or_default()
+}
+
+/// Wall-clock time in seconds since the epoch, as nginx logs it (`$msec`).
+pub fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// The last `lines` lines of `text`.
