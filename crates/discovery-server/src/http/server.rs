@@ -64,7 +64,11 @@ pub async fn serve(
         .timer(TokioTimer::new())
         .max_concurrent_streams(limits.max_concurrent_streams)
         // Same bound on a request's headers as HTTP/1.1 (hyper's default there).
-        .max_header_list_size(64 * 1024);
+        .max_header_list_size(64 * 1024)
+        // A peer that vanished without closing (a killed Trino node) is noticed by a
+        // ping and its connection slot freed.
+        .keep_alive_interval(Some(Duration::from_secs(30)))
+        .keep_alive_timeout(Duration::from_secs(10));
     let mut refused_connections: u64 = 0;
 
     loop {
