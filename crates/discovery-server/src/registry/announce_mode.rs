@@ -149,31 +149,11 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::registry::{ServiceIndex, StoreName};
-    use discovery_store::{ManualClock, MemoryBackend, Store, StoreConfig};
+    use crate::registry::tests::registry;
+    use discovery_store::ManualClock;
     use discovery_types::{is_service_id, DynamicAnnouncement};
 
     const T0: i64 = 1_800_000_000_000;
-
-    fn registry(clock: &Arc<ManualClock>) -> Registry {
-        let open = |name: StoreName| {
-            Arc::new(
-                Store::open(
-                    StoreConfig::new(name.as_str()),
-                    Box::new(MemoryBackend::new()),
-                    clock.clone(),
-                    ServiceIndex::new(ValueFormat::of(name)),
-                )
-                .expect("a memory store opens"),
-            )
-        };
-        Registry::new(
-            "test",
-            open(StoreName::Dynamic),
-            open(StoreName::Static),
-            30_000,
-        )
-    }
 
     fn airlift(registry: &Registry, node: &str, http: &str) {
         let body = format!(

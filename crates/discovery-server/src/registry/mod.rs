@@ -148,13 +148,14 @@ fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use discovery_store::{ManualClock, MemoryBackend, StoreConfig};
 
     const T0: i64 = 1_800_000_000_000;
 
-    fn registry(clock: &Arc<ManualClock>) -> Registry {
+    /// A registry over in-memory stores on `clock`, environment `test`, 30 s max age.
+    pub(crate) fn registry(clock: &Arc<ManualClock>) -> Registry {
         let open = |name: StoreName| {
             Arc::new(
                 Store::open(
@@ -163,7 +164,7 @@ mod tests {
                     clock.clone(),
                     ServiceIndex::new(ValueFormat::of(name)),
                 )
-                .unwrap(),
+                .expect("a memory store opens"),
             )
         };
         Registry::new(
