@@ -1,10 +1,10 @@
 //! End-to-end tests: real `discoveryd` processes on 127.0.0.1 (port 0), driven over HTTP.
 //!
-//! The cases follow section 11 of `airlift-server-protocol.md` (single-node cases 1–58 and
-//! 71; replication cases 59–70 wait for the replicator), asserting our documented
-//! behaviour where it deliberately differs from the Java server (DESIGN.md,
-//! "Compatibility contract"). Each test starts its own server(s); nothing waits a fixed
-//! time: conditions are polled with a deadline.
+//! "Case N" refers to the numbered conformance cases of `docs/PROTOCOL.md` ("Conformance
+//! cases"): the single-node cases 1–58 and 71 are here, the replication cases 59–70 and 72
+//! in `tests/cluster`. Where we deliberately differ from the Java server, the tests assert
+//! our documented behaviour (`docs/COMPATIBILITY.md`). Each test starts its own server(s);
+//! nothing waits a fixed time: conditions are polled with a deadline.
 
 mod announce;
 mod announce_mode;

@@ -8,8 +8,8 @@ use crate::support::{b64, dynamic_entry, new_id, now_ms, stored_service, Server}
 
 const SMILE: &str = "application/x-jackson-smile";
 
-/// Java's Smile push of two entries (spec 5.8): `node-1` with value `[{"id":"s1"}]` and a
-/// tombstone for `node-2`.
+/// Java's Smile push of two entries (`docs/PROTOCOL.md`, "Java peers and Smile"): `node-1`
+/// with value `[{"id":"s1"}]` and a tombstone for `node-2`.
 const JAVA_FIXTURE_HEX: &str = concat!(
     "3a 29 0a 01 f8 fa 82 6b 65 79 e8 86 37 1b 6c 46 ",
     "29 34 31 84 76 61 6c 75 65 e8 8d 2d 5e 64 26 4b ",

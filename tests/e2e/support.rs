@@ -474,7 +474,8 @@ pub fn service(id: &str, service_type: &str, properties: Value) -> Value {
     json!({"id": id, "type": service_type, "properties": properties})
 }
 
-/// A valid dynamic announcement body (`A(pool, location, services)` in the spec).
+/// A valid dynamic announcement body (`A(pool, location, services)` in the conformance
+/// cases of `docs/PROTOCOL.md`).
 pub fn announcement(pool: &str, location: &str, services: Vec<Value>) -> Value {
     json!({"environment": ENV, "pool": pool, "location": location, "services": services})
 }

@@ -1,7 +1,7 @@
 //! [`Fleet`]: simulated workers and coordinators talking to one discovery URI.
 //!
-//! Every node behaves like an airlift discovery client (section 5 of
-//! `airlift-client-behaviour.md`): it announces right away and again at 80 % of the
+//! Every node behaves like an airlift discovery client (`docs/PROTOCOL.md`, "What real
+//! clients do"): it announces right away and again at 80 % of the
 //! server's announcement `max-age`, backs off 1 ms doubling to 1 s after a failure, and
 //! (coordinators, and workers if configured) looks its type up every lookup `max-age`
 //! with the last ETag, keeping the last good list on any failure. Coordinators feed every

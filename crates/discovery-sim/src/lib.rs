@@ -2,7 +2,7 @@
 //! service.
 //!
 //! A [`Fleet`] runs N workers and C coordinators that behave like airlift discovery
-//! clients (`airlift-client-behaviour.md`, section 5): every node announces its `trino`
+//! clients (`docs/PROTOCOL.md`, "What real clients do"): every node announces its `trino`
 //! (or `presto`) service with a stable node id and a fresh service id per (re)start, at
 //! 80 % of the server's `Cache-Control: max-age`, backing off 1 ms doubling to 1 s after a
 //! failure; every coordinator also announces `trino-coordinator`, looks up

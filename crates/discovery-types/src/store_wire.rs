@@ -196,8 +196,8 @@ mod tests {
         assert_eq!(entry.value, None);
     }
 
-    /// The Smile bytes Java's push writes (airlift-server-protocol.md 5.8): two entries,
-    /// `node-1` with a value and a TTL, and a tombstone `node-2` with explicit nulls.
+    /// The Smile bytes Java's push writes (`docs/PROTOCOL.md`, "Java peers and Smile"): two
+    /// entries, `node-1` with a value and a TTL, and a tombstone `node-2` with explicit nulls.
     #[test]
     fn decodes_the_smile_batch_a_java_peer_pushes() {
         let hex =
