@@ -6,11 +6,12 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::{bail, ensure, Context};
 use discovery_testkit::cluster::{announcement, static_announcement};
 use discovery_testkit::{eventually, Cluster, ClusterOptions};
+pub use discovery_testkit::{new_id, now_ms};
 use discovery_types::replication::{PeerStoreStatus, ReplicationStatus};
 use discovery_types::WireEntry;
 use reqwest::StatusCode;
@@ -41,18 +42,6 @@ pub async fn cluster(nodes: usize, settings: &[(&str, &str)]) -> Cluster {
 
 pub fn options(nodes: usize) -> ClusterOptions {
     ClusterOptions::new(binary(), nodes)
-}
-
-pub fn new_id() -> String {
-    uuid::Uuid::new_v4().to_string()
-}
-
-/// Wall-clock ms since the epoch, the clock the servers stamp entries with.
-pub fn now_ms() -> i64 {
-    let since = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970");
-    i64::try_from(since.as_millis()).expect("ms fit in i64")
 }
 
 pub async fn status(c: &Cluster, i: usize) -> anyhow::Result<ReplicationStatus> {

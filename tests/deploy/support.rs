@@ -3,11 +3,9 @@
 //! nginx (installed with apt-get when missing).
 
 use std::fmt;
-use std::io::Write;
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command as StdCommand, Stdio};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use tokio::process::Command;
@@ -143,45 +141,8 @@ pub async fn get_status(client: &reqwest::Client, url: &str) -> Result<u16, Stri
         .map_err(|e| format!("GET {url}: {e}"))
 }
 
-/// The nginx binary, installed with apt-get first if there is none. Panics with the
-/// reason when it cannot be had: tests that need nginx never skip silently.
+/// The nginx binary: `NGINX=` if set, else the one on the machine, installed with
+/// apt-get first if there is none (the testkit's finder, shared with the HA tests).
 pub fn nginx() -> &'static Path {
-    static NGINX: OnceLock<PathBuf> = OnceLock::new();
-    NGINX.get_or_init(|| {
-        if let Some(found) = find_nginx() {
-            return found;
-        }
-        // Straight to stderr, past the test harness's capture: an install is always shown.
-        let _ = writeln!(
-            std::io::stderr(),
-            "nginx is not installed; the local-cluster tests need it: installing it with \
-             `apt-get update && apt-get install -y nginx`"
-        );
-        for args in [&["update"][..], &["install", "-y", "nginx"][..]] {
-            let status = StdCommand::new("apt-get")
-                .args(args)
-                .env("DEBIAN_FRONTEND", "noninteractive")
-                .stdin(Stdio::null())
-                .status();
-            match status {
-                Ok(s) if s.success() => {}
-                other => panic!(
-                    "nginx is not installed and `apt-get {}` failed ({other:?}); install nginx \
-                     (apt-get install -y nginx) and run the tests again",
-                    args.join(" ")
-                ),
-            }
-        }
-        find_nginx().unwrap_or_else(|| {
-            panic!("apt-get installed nginx, yet no nginx binary is on PATH or in /usr/sbin")
-        })
-    })
-}
-
-fn find_nginx() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin".into(), "/usr/local/sbin".into()])
-        .map(|dir| dir.join("nginx"))
-        .find(|candidate| candidate.is_file())
+    discovery_testkit::nginx::binary()
 }

@@ -6,10 +6,11 @@
 
 use std::fmt::Display;
 use std::process::ExitStatus;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
+pub use discovery_testkit::{new_id, now_ms};
 use discovery_testkit::{DiscoveryProcess, ProcessOptions};
 use reqwest::header::{HeaderMap, CONTENT_TYPE};
 use reqwest::{Client, Method, StatusCode};
@@ -27,19 +28,6 @@ const LOG_TAIL_LINES: usize = 80;
 
 pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_discoveryd")
-}
-
-/// A fresh random service id.
-pub fn new_id() -> String {
-    uuid::Uuid::new_v4().to_string()
-}
-
-/// Wall-clock milliseconds since the epoch, as the server stamps entries.
-pub fn now_ms() -> i64 {
-    let since = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970");
-    i64::try_from(since.as_millis()).expect("milliseconds fit in i64")
 }
 
 /// One `discoveryd` process with its own data directory and a client for it.

@@ -20,11 +20,11 @@ mod script;
 use std::collections::{BTreeSet, HashMap};
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
-use discovery_testkit::{DiscoveryProcess, ProcessOptions};
+use discovery_testkit::{now_ms, DiscoveryProcess, ProcessOptions};
 use discovery_types::WireEntry;
 use reqwest::header::CONTENT_TYPE;
 use reqwest::{Client, Method};
@@ -43,13 +43,6 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
 /// The max age of phase 1, for the expiry cases.
 const SHORT_MAX_AGE: &str = "2s";
-
-fn now_ms() -> i64 {
-    let since = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("the clock is after 1970");
-    i64::try_from(since.as_millis()).expect("milliseconds fit in i64")
-}
 
 /// A loopback address of our own (127.0.0.2–127.0.0.254, chosen at random) so that the
 /// port found free below is very unlikely to be taken by another test in between.

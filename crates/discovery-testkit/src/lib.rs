@@ -6,12 +6,15 @@
 //! * [`cluster`]: several processes replicating over loopback, with a shared service
 //!   inventory file, restarts, added nodes and convergence checks.
 //! * [`nginx`]: a real nginx in front of them, configured from `deploy/nginx`.
+//! * [`values`]: the wall clock in ms and fresh service ids.
 
 pub mod cluster;
 pub mod nginx;
 pub mod process;
+pub mod values;
 pub mod wait;
 
 pub use cluster::{Cluster, ClusterOptions};
 pub use process::{DiscoveryProcess, ProcessOptions};
+pub use values::{new_id, now_ms};
 pub use wait::eventually;

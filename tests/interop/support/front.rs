@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{ensure, Context};
 use discovery_testkit::nginx::{unix_now, Nginx};
+pub use discovery_testkit::now_ms;
 use discovery_testkit::{Cluster, ClusterOptions};
 use serde_json::Value;
 
@@ -151,9 +152,4 @@ fn decode_key(entry: &Value) -> anyhow::Result<String> {
         .decode(key)
         .with_context(|| format!("entry key {key} is not base64"))?;
     String::from_utf8(bytes).context("entry key is not UTF-8")
-}
-
-/// Wall-clock milliseconds since the epoch.
-pub fn now_ms() -> i64 {
-    (unix_now() * 1000.0) as i64
 }
