@@ -11,7 +11,7 @@ use discovery_replicator::{
 };
 use discovery_store::gc::run_gc_loop;
 use discovery_store::{
-    Backend, Clock, MemoryBackend, SledBackend, Store, StoreConfig, StoreError, SystemClock,
+    Backend, Clock, Database, MemoryBackend, Store, StoreConfig, StoreError, SystemClock,
 };
 use thiserror::Error;
 use tokio::net::TcpListener;
@@ -80,9 +80,9 @@ impl Node {
                     source,
                 })?;
                 let node_id = resolve_node_id(&settings, dir)?;
-                let db = SledBackend::open_database(&dir.join("db"))?;
-                let dynamic: Box<dyn Backend> = Box::new(SledBackend::open(&db, "dynamic")?);
-                let static_backend: Box<dyn Backend> = Box::new(SledBackend::open(&db, "static")?);
+                let db = Database::open(&dir.join("db"))?;
+                let dynamic: Box<dyn Backend> = Box::new(db.backend("dynamic")?);
+                let static_backend: Box<dyn Backend> = Box::new(db.backend("static")?);
                 (node_id, [dynamic, static_backend], Some(db))
             }
             Storage::Memory => {
@@ -318,7 +318,7 @@ pub struct NodeHandle {
     node_id: String,
     local_addr: SocketAddr,
     registry: Arc<Registry>,
-    database: Option<sled::Db>,
+    database: Option<Database>,
     shutdown_tx: watch::Sender<bool>,
     server_task: JoinHandle<()>,
     replicator: Option<ReplicatorHandle>,
@@ -356,7 +356,7 @@ impl NodeHandle {
             self.registry.store(name).flush()?;
         }
         if let Some(db) = self.database {
-            db.flush_async().await.map_err(StoreError::from)?;
+            db.flush().await?;
         }
         Ok(())
     }

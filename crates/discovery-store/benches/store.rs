@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use discovery_store::{MemoryBackend, SledBackend, Store, StoreConfig, SystemClock};
+use discovery_store::{Database, MemoryBackend, Store, StoreConfig, SystemClock};
 
 const KEYS: usize = 10_000;
 
@@ -55,10 +55,10 @@ fn apply_announcement(c: &mut Criterion) {
     );
 
     let dir = tempfile::tempdir().expect("tempdir");
-    let db = SledBackend::open_database(dir.path()).expect("sled");
+    let db = Database::open(dir.path()).expect("sled");
     let sled = Store::open(
         StoreConfig::new("dynamic"),
-        Box::new(SledBackend::open(&db, "dynamic").expect("tree")),
+        Box::new(db.backend("dynamic").expect("tree")),
         Arc::new(SystemClock),
         (),
     )

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use discovery_store::{
-    Backend, Change, Entry, Index, ManualClock, MemoryBackend, Origin, SledBackend, Store,
+    Backend, Change, Database, Entry, Index, ManualClock, MemoryBackend, Origin, Store,
     StoreConfig, StoreError,
 };
 use proptest::prelude::*;
@@ -53,8 +53,8 @@ struct Sled {
 impl BackendKind for Sled {
     fn fresh(&mut self) -> Box<dyn Backend> {
         let dir = tempfile::tempdir().unwrap();
-        let db = SledBackend::open_database(dir.path()).unwrap();
-        let backend = SledBackend::open(&db, "dynamic").unwrap();
+        let db = Database::open(dir.path()).unwrap();
+        let backend = db.backend("dynamic").unwrap();
         self.dirs.push(dir);
         Box::new(backend)
     }
@@ -312,15 +312,15 @@ fn reopening_a_sled_directory_restores_entries_and_index() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(T0));
     {
-        let db = SledBackend::open_database(dir.path()).unwrap();
-        let store = open(Box::new(SledBackend::open(&db, "static").unwrap()), &clock);
+        let db = Database::open(dir.path()).unwrap();
+        let store = open(Box::new(db.backend("static").unwrap()), &clock);
         store.put(b"s1".to_vec(), b"one".to_vec(), None).unwrap();
         store.put(b"s2".to_vec(), b"two".to_vec(), None).unwrap();
         store.delete(b"s2".to_vec()).unwrap();
         store.flush().unwrap();
     }
-    let db = SledBackend::open_database(dir.path()).unwrap();
-    let store = open(Box::new(SledBackend::open(&db, "static").unwrap()), &clock);
+    let db = Database::open(dir.path()).unwrap();
+    let store = open(Box::new(db.backend("static").unwrap()), &clock);
     assert_eq!(value_of(&store, "s1"), Some(b"one".to_vec()));
     assert!(store.get(b"s2").unwrap().is_tombstone());
     assert_index_consistent(&store);
@@ -332,8 +332,8 @@ fn reopening_a_sled_directory_restores_entries_and_index() {
 #[test]
 fn a_second_open_of_the_same_sled_directory_fails_cleanly() {
     let dir = tempfile::tempdir().unwrap();
-    let _db = SledBackend::open_database(dir.path()).unwrap();
-    let second = SledBackend::open_database(dir.path());
+    let _db = Database::open(dir.path()).unwrap();
+    let second = Database::open(dir.path());
     assert!(matches!(second, Err(StoreError::Backend(_))));
 }
 

@@ -9,7 +9,7 @@ mod memory;
 mod sled;
 
 pub use self::memory::MemoryBackend;
-pub use self::sled::SledBackend;
+pub use self::sled::{Database, SledBackend};
 
 use crate::error::StoreError;
 
