@@ -304,21 +304,17 @@ fn parse_service_id(text: &str) -> Result<String, String> {
     }
 }
 
-/// `500ms`, `10s`, `2m`, or a bare number of seconds.
+/// A positive duration in airlift's syntax (`500ms`, `10s`, `2m`, the same parser as the
+/// server's configuration), or a bare number of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: u64 = number
-        .parse()
-        .map_err(|_| format!("expected a duration such as 500ms, 10s or 1m, got '{text}'"))?;
-    let duration = match unit.trim() {
-        "ms" => Duration::from_millis(value),
-        "" | "s" => Duration::from_secs(value),
-        "m" => Duration::from_secs(value.saturating_mul(60)),
-        other => return Err(format!("unknown unit '{other}': use ms, s or m")),
+    let duration = if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        Duration::from_secs(
+            text.parse()
+                .map_err(|_| format!("'{text}' is too long a duration"))?,
+        )
+    } else {
+        discovery_client::types::units::parse_duration(text)?
     };
     if duration.is_zero() {
         return Err("the duration must be positive".into());
@@ -351,7 +347,7 @@ mod tests {
         assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert!(parse_duration("0s").is_err());
-        assert!(parse_duration("5h").is_err());
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
         assert!(parse_duration("soon").is_err());
     }
 

@@ -21,6 +21,7 @@ pub mod service;
 pub mod store_name;
 pub mod store_wire;
 pub mod trino_announce;
+pub mod units;
 
 pub use announcement::{
     validate_node_id, AnnouncementError, DynamicAnnouncement, ServiceAnnouncement,

@@ -10,7 +10,6 @@
 //! malformed value of a known key stops startup with a message naming the key.
 
 mod properties;
-mod units;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -20,8 +19,8 @@ use std::time::Duration;
 use config::Source;
 use thiserror::Error;
 
+pub use discovery_types::units::{parse_data_size, parse_duration};
 pub use properties::{parse_properties, PropertiesSource};
-pub use units::{parse_data_size, parse_duration};
 
 /// Why the configuration could not be loaded. The message names the key or file.
 #[derive(Debug, Error)]

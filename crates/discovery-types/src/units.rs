@@ -1,5 +1,6 @@
 //! airlift's duration (`500ms`, `30s`, `1m`, `1h`, `1d`) and data size (`512kB`, `1MB`)
-//! syntax, so an existing `etc/config.properties` reads the same here.
+//! syntax, so an existing `etc/config.properties` reads the same here. One parser for
+//! the server's configuration and the CLI's flags.
 
 use std::time::Duration;
 
