@@ -12,8 +12,8 @@ use discovery_client::{DiscoveryClient, DiscoveryError, Readiness};
 use serde::Serialize;
 
 use crate::cli::Output;
-use crate::commands::{print, print_json, Failure, Outcome};
 use crate::format::{self, Table};
+use crate::outcome::{print, print_json, Failure, Outcome};
 
 /// One node as the command reports it.
 #[derive(Debug, Serialize)]

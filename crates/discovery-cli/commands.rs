@@ -4,7 +4,6 @@
 //! stderr, so `$(discovery lookup ...)` captures only values.
 
 use std::collections::{BTreeSet, HashMap};
-use std::io::Write;
 use std::path::Path;
 
 use discovery_client::types::{
@@ -12,7 +11,7 @@ use discovery_client::types::{
 };
 use discovery_client::{
     new_service_id, parse_announcement_file, parse_static_file, DecodedEntry, DiscoveryClient,
-    DiscoveryError, ServiceSelector, StoreName,
+    ServiceSelector, StoreName,
 };
 use serde_json::{self as json, json, Value};
 
@@ -21,72 +20,7 @@ use crate::cli::{
     StaticCommand, StaticRmArgs, StoreCommand, StoreDumpArgs, UnannounceArgs, WatchArgs,
 };
 use crate::format::{self, Table};
-
-/// How a command that ran to completion went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// Exit 0.
-    Done,
-    /// Exit 1: the query matched nothing.
-    NothingMatched,
-    /// Exit 1: an answer was printed but part of it is missing.
-    Degraded,
-}
-
-/// Why a command failed: the exit status and what to tell the user.
-#[derive(Debug)]
-pub struct Failure {
-    pub code: u8,
-    pub message: String,
-}
-
-pub const EXIT_USAGE: u8 = 2;
-pub const EXIT_SERVER: u8 = 3;
-
-impl Failure {
-    fn usage(message: impl Into<String>) -> Self {
-        Failure {
-            code: EXIT_USAGE,
-            message: message.into(),
-        }
-    }
-}
-
-impl From<DiscoveryError> for Failure {
-    fn from(error: DiscoveryError) -> Self {
-        let code = match error {
-            DiscoveryError::NoUris
-            | DiscoveryError::InvalidUri { .. }
-            | DiscoveryError::InvalidArgument(_) => EXIT_USAGE,
-            _ => EXIT_SERVER,
-        };
-        let mut message = error.to_string();
-        if error.is_environment_mismatch() {
-            message.push_str(
-                "\nhint: the environment must equal the server's node.environment; \
-                 set it with --environment or DISCOVERY_ENVIRONMENT, or omit both to use the server's",
-            );
-        }
-        Failure { code, message }
-    }
-}
-
-/// Writes to stdout at once (watch output is read line by line by other programs). A
-/// closed stdout (`| head`) ends the command quietly.
-pub(crate) fn print(text: &str) -> Result<(), Failure> {
-    let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())
-        .and_then(|()| out.flush())
-        .map_err(|_| Failure {
-            code: 1,
-            message: String::new(),
-        })
-}
-
-pub(crate) fn print_json(value: &Value) -> Result<(), Failure> {
-    let text = json::to_string_pretty(value).unwrap_or_default();
-    print(&format!("{text}\n"))
-}
+use crate::outcome::{print, print_json, Failure, Outcome, EXIT_SERVER};
 
 // Services and entries are strings, numbers and string maps: converting them cannot fail.
 fn to_value(service: &Service) -> Value {

@@ -8,13 +8,14 @@ mod cli;
 mod cluster;
 mod commands;
 mod format;
+mod outcome;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
 use crate::cli::Cli;
-use crate::commands::{Outcome, EXIT_SERVER};
+use crate::outcome::{Outcome, EXIT_SERVER};
 
 fn main() -> ExitCode {
     let mut cli = Cli::parse();
