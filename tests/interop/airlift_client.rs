@@ -1011,13 +1011,13 @@ async fn failover_through_a_service_inventory_after_sigkill() {
             ("service-inventory.update-interval", "500ms"),
         ]
     };
-    let mut worker = AirliftClient::start(
+    let worker = AirliftClient::start(
         "fo-announcer",
         dir.path(),
         &client_config("airlift-fo-worker"),
         &["announce", "trino", "http=http://127.0.0.1:8080"],
     );
-    let mut selector = AirliftClient::start(
+    let selector = AirliftClient::start(
         "fo-selector",
         dir.path(),
         &client_config("airlift-fo-selector"),
@@ -1137,6 +1137,17 @@ async fn failover_through_a_service_inventory_after_sigkill() {
         )
         .await;
 
+    stop_and_wait_dropped(worker, selector, &cluster, &service_id).await;
+}
+
+/// Stops the worker and the selector cleanly, and waits until the surviving nodes (1 and
+/// 2; node 0 was killed) no longer list the worker's service: its DELETE got through.
+async fn stop_and_wait_dropped(
+    mut worker: AirliftClient,
+    mut selector: AirliftClient,
+    cluster: &Cluster,
+    service_id: &str,
+) {
     assert!(worker.stop().await.success());
     assert!(selector.stop().await.success());
     for i in [1, 2] {
@@ -1145,7 +1156,7 @@ async fn failover_through_a_service_inventory_after_sigkill() {
             "the survivors to drop the worker",
             || async {
                 let (body, _) = lookup_at(&cluster.base_url(i), "trino", "general").await?;
-                if ids(&body["services"]).contains(&service_id) {
+                if ids(&body["services"]).contains(service_id) {
                     bail!("{} still lists it", cluster.node_id(i))
                 }
                 Ok(())
@@ -1186,13 +1197,13 @@ async fn failover_behind_nginx_after_sigkill() {
     let nginx = Nginx::start(&cluster.spare_ip(1), &upstreams).await;
     let uri = nginx.url();
     let dir = tempfile::tempdir().expect("temporary directory");
-    let mut worker = AirliftClient::start(
+    let worker = AirliftClient::start(
         "lb-announcer",
         dir.path(),
         &[("node.id", "airlift-lb-worker"), ("discovery.uri", &uri)],
         &["announce", "trino", "http=http://127.0.0.1:8080"],
     );
-    let mut selector = AirliftClient::start(
+    let selector = AirliftClient::start(
         "lb-selector",
         dir.path(),
         &[("node.id", "airlift-lb-selector"), ("discovery.uri", &uri)],
@@ -1271,20 +1282,5 @@ async fn failover_behind_nginx_after_sigkill() {
         "the selector's list changed: {changes:?}"
     );
 
-    assert!(worker.stop().await.success());
-    assert!(selector.stop().await.success());
-    for i in [1, 2] {
-        eventually(
-            DELETE_DEADLINE,
-            "the survivors to drop the worker",
-            || async {
-                let (body, _) = lookup_at(&cluster.base_url(i), "trino", "general").await?;
-                if ids(&body["services"]).contains(&service_id) {
-                    bail!("{} still lists it", cluster.node_id(i))
-                }
-                Ok(())
-            },
-        )
-        .await;
-    }
+    stop_and_wait_dropped(worker, selector, &cluster, &service_id).await;
 }
