@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::{bail, ensure};
 use discovery_sim::{Fleet, FleetConfig, FleetReport, SimTime};
+pub use discovery_testkit::Stop;
 use discovery_testkit::{eventually, Cluster, ClusterOptions};
 use discovery_types::ServiceSet;
 
@@ -39,13 +40,6 @@ pub const MARGIN: Duration = Duration::from_secs(3);
 
 fn millis(duration: Duration) -> String {
     format!("{}ms", duration.as_millis())
-}
-
-/// How to stop a discovery node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stop {
-    Term,
-    Kill,
 }
 
 /// Three nodes, nginx, and the fleet.
@@ -102,17 +96,9 @@ impl Ha {
         ha
     }
 
-    /// Stops node `i`. The testkit waits for the process synchronously, so the runtime
-    /// thread is handed over to the fleet's tasks meanwhile.
+    /// Stops node `i` (see [`Cluster::stop_in_runtime`]).
     pub fn stop_node(&mut self, i: usize, how: Stop) {
-        let cluster = &mut self.cluster;
-        let status = tokio::task::block_in_place(|| match how {
-            Stop::Term => cluster.terminate(i),
-            Stop::Kill => cluster.kill(i),
-        });
-        if how == Stop::Term {
-            assert_eq!(status.code(), Some(0), "SIGTERM exit status of node {i}");
-        }
+        self.cluster.stop_in_runtime(i, how);
     }
 
     /// Starts node `i` again on its data directory and address and waits until it is

@@ -120,6 +120,15 @@ impl Node {
     }
 }
 
+/// How to stop a node in a test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// SIGTERM: a clean shutdown, which must exit 0.
+    Term,
+    /// SIGKILL: a crash.
+    Kill,
+}
+
 /// Several `discoveryd` processes that replicate with each other.
 pub struct Cluster {
     // Field order matters: processes are killed before the directory is removed.
@@ -352,6 +361,19 @@ impl Cluster {
                 self.logs()
             )
         })
+    }
+
+    /// Stops node `i` the way `how` says from inside a multi-threaded tokio runtime: the
+    /// wait for the process is synchronous, so the runtime thread is handed over to the
+    /// other tasks meanwhile. A SIGTERM must end in exit status 0.
+    pub fn stop_in_runtime(&mut self, i: usize, how: Stop) {
+        let status = tokio::task::block_in_place(|| match how {
+            Stop::Term => self.terminate(i),
+            Stop::Kill => self.kill(i),
+        });
+        if how == Stop::Term {
+            assert_eq!(status.code(), Some(0), "SIGTERM exit status of node {i}");
+        }
     }
 
     /// Starts stopped node `i` again on its data directory, address and port.

@@ -14,7 +14,7 @@ pub mod process;
 pub mod values;
 pub mod wait;
 
-pub use cluster::{Cluster, ClusterOptions};
+pub use cluster::{Cluster, ClusterOptions, Stop};
 pub use process::{DiscoveryProcess, ProcessOptions};
 pub use values::{new_id, now_ms};
 pub use wait::eventually;

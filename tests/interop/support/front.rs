@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{ensure, Context};
 use discovery_testkit::nginx::{unix_now, Nginx};
 pub use discovery_testkit::now_ms;
+pub use discovery_testkit::Stop;
 use discovery_testkit::{Cluster, ClusterOptions};
 use serde_json::Value;
 
@@ -18,13 +19,6 @@ pub const NODE_DEADLINE: Duration = Duration::from_secs(90);
 
 /// The discovery cluster size.
 pub const NODES: usize = 3;
-
-/// How to stop a discovery node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stop {
-    Term,
-    Kill,
-}
 
 /// The cluster and nginx in front of it. nginx is dropped first.
 pub struct Front {
@@ -58,16 +52,9 @@ impl Front {
         self.nginx.url()
     }
 
-    /// Stops node `i` (SIGTERM must exit 0).
+    /// Stops node `i` (see [`Cluster::stop_in_runtime`]).
     pub fn stop(&mut self, i: usize, how: Stop) {
-        let cluster = &mut self.cluster;
-        let status = tokio::task::block_in_place(|| match how {
-            Stop::Term => cluster.terminate(i),
-            Stop::Kill => cluster.kill(i),
-        });
-        if how == Stop::Term {
-            assert_eq!(status.code(), Some(0), "SIGTERM exit status of node {i}");
-        }
+        self.cluster.stop_in_runtime(i, how);
     }
 
     /// Starts node `i` again on its data directory and address, waits until it is ready
