@@ -421,15 +421,7 @@ fn gaps(events: &[Value]) -> Vec<i64> {
 async fn announcer_reaches_every_node_and_destroy_unannounces() {
     let _one = ONE_AT_A_TIME.lock().await;
     java::build();
-    let cluster = Cluster::start(
-        discoveryd(),
-        3,
-        &[
-            ("discovery.announce-max-age", "1s"),
-            ("discovery.lookup-max-age", "1s"),
-        ],
-    )
-    .await;
+    let cluster = fast_cluster().await;
     let dir = tempfile::tempdir().expect("temporary directory");
     let node0 = cluster.base_url(0);
     let node2 = cluster.base_url(2);
@@ -988,15 +980,7 @@ async fn comma_separated_discovery_uri_is_not_a_list() {
 async fn failover_through_a_service_inventory_after_sigkill() {
     let _one = ONE_AT_A_TIME.lock().await;
     java::build();
-    let mut cluster = Cluster::start(
-        discoveryd(),
-        3,
-        &[
-            ("discovery.announce-max-age", "1s"),
-            ("discovery.lookup-max-age", "1s"),
-        ],
-    )
-    .await;
+    let mut cluster = fast_cluster().await;
     let dir = tempfile::tempdir().expect("temporary directory");
     // The client's own copy: the cluster rewrites its inventory when it changes peers.
     let inventory_path = dir.path().join("client-inventory.json");
@@ -1166,6 +1150,20 @@ async fn stop_and_wait_dropped(
     }
 }
 
+/// Three nodes telling clients to re-announce and look up every second (instead of every
+/// 10 s), so client behaviour shows in a few seconds.
+async fn fast_cluster() -> Cluster {
+    Cluster::start(
+        discoveryd(),
+        3,
+        &[
+            ("discovery.announce-max-age", "1s"),
+            ("discovery.lookup-max-age", "1s"),
+        ],
+    )
+    .await
+}
+
 /// Writes `value` to `path` so a reader sees the old or the new file, never half of one.
 fn write_atomically(path: &Path, value: &Value) {
     let temporary = path.with_extension("tmp");
@@ -1184,15 +1182,7 @@ fn write_atomically(path: &Path, value: &Value) {
 async fn failover_behind_nginx_after_sigkill() {
     let _one = ONE_AT_A_TIME.lock().await;
     java::build();
-    let mut cluster = Cluster::start(
-        discoveryd(),
-        3,
-        &[
-            ("discovery.announce-max-age", "1s"),
-            ("discovery.lookup-max-age", "1s"),
-        ],
-    )
-    .await;
+    let mut cluster = fast_cluster().await;
     let upstreams: Vec<String> = (0..3).map(|i| cluster.node(i).addr().to_string()).collect();
     let nginx = Nginx::start(&cluster.spare_ip(1), &upstreams).await;
     let uri = nginx.url();

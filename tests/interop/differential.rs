@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
-use discovery_testkit::{now_ms, DiscoveryProcess, ProcessOptions};
+use discovery_testkit::{eventually, now_ms, DiscoveryProcess, ProcessOptions};
 use discovery_types::WireEntry;
 use reqwest::header::CONTENT_TYPE;
 use reqwest::{Client, Method};
@@ -125,32 +125,26 @@ impl JavaServer {
                 .expect("cannot start the Java discovery server");
         let url = format!("http://{ip}:{port}/v1/service");
         let client = Client::new();
-        let deadline = Instant::now() + JAVA_START_DEADLINE;
-        loop {
+        let what = format!("the Java discovery server to answer {url}");
+        eventually(JAVA_START_DEADLINE, &what, || {
             if let Some(status) = process.exited() {
                 panic!(
                     "the Java discovery server exited with {status} before answering:\n{}",
                     java::tail(&process.logs(), 80)
                 );
             }
-            if let Ok(response) = client
-                .get(&url)
-                .timeout(Duration::from_secs(5))
-                .send()
-                .await
-            {
-                if response.status().is_success() {
-                    return (process, port);
+            let request = client.get(&url).timeout(Duration::from_secs(5)).send();
+            async move {
+                let status = request.await.map_err(|e| e.to_string())?.status();
+                if status.is_success() {
+                    Ok(())
+                } else {
+                    Err(status.to_string())
                 }
             }
-            if Instant::now() >= deadline {
-                panic!(
-                    "the Java discovery server did not answer {url} within {JAVA_START_DEADLINE:?}:\n{}",
-                    java::tail(&process.logs(), 80)
-                );
-            }
-            tokio::time::sleep(POLL_INTERVAL).await;
-        }
+        })
+        .await;
+        (process, port)
     }
 
     async fn restart(&mut self, max_age: Option<&str>) {
@@ -630,7 +624,9 @@ impl Run {
         deadline: Duration,
     ) -> (Observed, bool) {
         let end = Instant::now() + deadline;
+        let mut ticks = tokio::time::interval(POLL_INTERVAL);
         loop {
+            ticks.tick().await;
             let side = if java {
                 &mut self.java_side
             } else {
@@ -646,7 +642,6 @@ impl Run {
             if Instant::now() >= end {
                 return (observed, false);
             }
-            tokio::time::sleep(POLL_INTERVAL).await;
         }
     }
 

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::http::{header, HeaderMap};
+use axum::http::{header, HeaderMap, HeaderValue};
 use bytes::Bytes;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
@@ -24,20 +24,26 @@ pub enum BodyFormat {
 pub const JSON: &str = "application/json";
 pub const SMILE: &str = "application/x-jackson-smile";
 
-/// The format named by the request's `Content-Type`. A missing content type is read as
-/// JSON (some clients send none); parameters such as `charset` are ignored.
-pub fn body_format(headers: &HeaderMap, smile_allowed: bool) -> Result<BodyFormat, ApiError> {
-    let Some(value) = headers.get(header::CONTENT_TYPE) else {
-        return Ok(BodyFormat::Json);
-    };
-    let media_type = value
+/// The media type of a `Content-Type` value, lower-cased, without parameters such as
+/// `charset`; empty when the value is not text.
+fn media_type(value: &HeaderValue) -> String {
+    value
         .to_str()
         .unwrap_or("")
         .split(';')
         .next()
         .unwrap_or("")
         .trim()
-        .to_ascii_lowercase();
+        .to_ascii_lowercase()
+}
+
+/// The format named by the request's `Content-Type`. A missing content type is read as
+/// JSON (some clients send none); parameters such as `charset` are ignored.
+pub fn body_format(headers: &HeaderMap, smile_allowed: bool) -> Result<BodyFormat, ApiError> {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(BodyFormat::Json);
+    };
+    let media_type = media_type(value);
     match media_type.as_str() {
         JSON => Ok(BodyFormat::Json),
         SMILE if smile_allowed => Ok(BodyFormat::Smile),
@@ -63,14 +69,7 @@ pub fn require_text_plain(headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(value) = headers.get(header::CONTENT_TYPE) else {
         return Ok(());
     };
-    let media_type = value
-        .to_str()
-        .unwrap_or("")
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let media_type = media_type(value);
     if media_type == TEXT_PLAIN {
         Ok(())
     } else {
