@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use discovery_replicator::sim::{sim_peer, SimNetwork};
-use discovery_replicator::{reconcile, ReplicatorConfig};
+use discovery_replicator::{reconcile, AnyEntry, ReplicatorConfig, Responder};
 use discovery_store::{Entry, ManualClock, MemoryBackend, Origin, Store, StoreConfig};
 use discovery_types::WireEntry;
 
@@ -62,13 +62,17 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     there.apply(shared, Origin::Remote)?;
 
     let net = SimNetwork::<()>::new();
-    net.attach("here", vec![("dynamic".into(), Arc::clone(&here))]);
-    net.attach("there", vec![("dynamic".into(), Arc::clone(&there))]);
+    let responder = |store: &Arc<Store<()>>| {
+        Arc::new(Responder::new(Arc::new(AnyEntry)).with_store("dynamic", Arc::clone(store)))
+    };
+    let here_side = responder(&here);
+    net.attach("here", Arc::clone(&here_side));
+    net.attach("there", responder(&there));
     let transport = net.transport("here");
     let peer = sim_peer("there");
     let config = ReplicatorConfig::default();
 
-    let in_sync = reconcile(&here, "dynamic", None, &transport, &peer, &config).await?;
+    let in_sync = reconcile(&here_side, "dynamic", &transport, &peer, &config).await?;
     let in_sync_traffic = net.traffic();
     anyhow::ensure!(in_sync.in_agreement, "replicas were expected to agree");
 
@@ -78,7 +82,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     there.apply(missing, Origin::Remote)?;
     let differing = here.digest().differing_buckets(&there.digest()).len();
     net.reset_traffic();
-    let diverged = reconcile(&here, "dynamic", None, &transport, &peer, &config).await?;
+    let diverged = reconcile(&here_side, "dynamic", &transport, &peer, &config).await?;
     let diverged_traffic = net.traffic();
     anyhow::ensure!(
         diverged.fetched == args.divergence,

@@ -10,16 +10,15 @@
 
 use std::sync::Arc;
 
-use discovery_store::{Entry, Index, Origin, Store};
+use discovery_store::Index;
 use discovery_types::replication::{FetchRequest, PushRequest, SummariesRequest};
 
 use crate::config::ReplicatorConfig;
-use crate::convert::{entry_from_wire, entry_to_wire, summary_from_wire};
+use crate::convert::{digest_from_wire, entry_to_wire, summary_from_wire};
 use crate::peers::Peer;
 use crate::plan::plan;
-use crate::responder::digest_from_wire;
+use crate::responder::Responder;
 use crate::transport::{PeerTransport, TransportError};
-use crate::Validator;
 
 /// What a round did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -30,20 +29,23 @@ pub struct SyncOutcome {
     pub peer_ready: bool,
     pub fetched: usize,
     pub pushed: usize,
-    /// Fetched entries refused by validation.
+    /// Fetched entries refused by the responder's rule.
     pub invalid: usize,
     pub bytes_sent: u64,
     pub bytes_received: u64,
 }
 
+/// Reconciles `responder`'s store `name` with `peer`; what is fetched enters through the
+/// responder's rule.
 pub async fn reconcile<I: Index, T: PeerTransport>(
-    store: &Arc<Store<I>>,
+    responder: &Arc<Responder<I>>,
     name: &str,
-    validator: Option<&Validator>,
     transport: &T,
     peer: &Peer,
     config: &ReplicatorConfig,
 ) -> Result<SyncOutcome, TransportError> {
+    let local = |e: crate::RespondError| TransportError::Decode(format!("local store: {e}"));
+    let store = responder.store(name).map_err(local)?;
     let mut outcome = SyncOutcome::default();
     let local_digest = store.digest();
     let root = discovery_types::replication::hex64(local_digest.root());
@@ -96,25 +98,18 @@ pub async fn reconcile<I: Index, T: PeerTransport>(
             .await?;
         outcome.bytes_sent += exchange.bytes_sent;
         outcome.bytes_received += exchange.bytes_received;
-        let mut entries: Vec<Entry> = exchange.body.into_iter().map(entry_from_wire).collect();
-        if let Some(validate) = validator {
-            let before = entries.len();
-            entries.retain(|entry| match validate(entry) {
-                Ok(()) => true,
-                Err(problem) => {
-                    tracing::warn!(peer = %peer.node_id, store = name, key = %String::from_utf8_lossy(&entry.key),
-                        %problem, "refusing an invalid entry from a peer");
-                    false
-                }
-            });
-            outcome.invalid += before - entries.len();
-        }
-        outcome.fetched += entries.len();
-        let store = Arc::clone(store);
-        tokio::task::spawn_blocking(move || store.apply(entries, Origin::Remote))
-            .await
-            .map_err(|e| TransportError::Decode(format!("apply task failed: {e}")))?
-            .map_err(|e| TransportError::Decode(format!("local store: {e}")))?;
+        let fetched = exchange.body;
+        let count = fetched.len();
+        let (responder, store_name, peer_id) =
+            (Arc::clone(responder), name.to_owned(), peer.node_id.clone());
+        let (_, refused) = tokio::task::spawn_blocking(move || {
+            responder.accept_fetched(&store_name, &peer_id, fetched)
+        })
+        .await
+        .map_err(|e| TransportError::Decode(format!("apply task failed: {e}")))?
+        .map_err(local)?;
+        outcome.invalid += refused;
+        outcome.fetched += count - refused;
     }
 
     for keys in plan.push.chunks(config.max_batch_size.max(1)) {

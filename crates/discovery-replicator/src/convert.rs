@@ -1,8 +1,12 @@
 //! Conversions between store types and the replication wire format.
 
-use discovery_store::{Entry, Renewal, Summary};
-use discovery_types::replication::{hex128, hex64, parse_hex128, WireRenewal, WireSummary};
+use discovery_store::{Digest, Entry, Renewal, Summary};
+use discovery_types::replication::{
+    hex128, hex64, parse_hex128, parse_hex64, DigestResponse, WireRenewal, WireSummary,
+};
 use discovery_types::{WireEntry, WireVersion};
+
+use crate::responder::check_max_age;
 
 pub fn entry_to_wire(entry: &Entry) -> WireEntry {
     WireEntry {
@@ -40,9 +44,7 @@ pub fn renewal_to_wire(entry: &Entry, value_hash: u128) -> WireRenewal {
 pub fn renewal_from_wire(wire: WireRenewal) -> Result<Renewal, String> {
     let value_hash = parse_hex128(&wire.value_hash)
         .ok_or_else(|| format!("valueHash '{}' is not 32 hex digits", wire.value_hash))?;
-    if wire.max_age_in_ms.is_some_and(|m| m <= 0) {
-        return Err("maxAgeInMs must be positive".into());
-    }
+    check_max_age(wire.max_age_in_ms)?;
     Ok(Renewal {
         key: wire.key,
         version: wire.version,
@@ -64,6 +66,24 @@ pub fn summary_from_wire(wire: WireSummary) -> Option<Summary> {
     Some(Summary {
         key: wire.key,
         version: wire.version,
-        fingerprint: discovery_types::replication::parse_hex64(&wire.fingerprint)?,
+        fingerprint: parse_hex64(&wire.fingerprint)?,
     })
+}
+
+/// A digest in wire form, with its root for `If-None-Match` comparisons.
+pub fn digest_to_wire(digest: &Digest) -> DigestResponse {
+    DigestResponse {
+        root: hex64(digest.root()),
+        buckets: digest.buckets.iter().map(|b| hex64(*b)).collect(),
+    }
+}
+
+/// A digest from the wire; `None` if any bucket is malformed.
+pub fn digest_from_wire(wire: &DigestResponse) -> Option<Digest> {
+    let buckets = wire
+        .buckets
+        .iter()
+        .map(|b| parse_hex64(b))
+        .collect::<Option<Vec<u64>>>()?;
+    Some(Digest { buckets })
 }

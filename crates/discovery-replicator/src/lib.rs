@@ -6,7 +6,8 @@
 //!
 //! * [`peers`] / [`inventory`]: who the peers are, from the airlift service inventory.
 //! * [`queue`], [`plan`]: pure decisions (what to push next, what to fetch or send).
-//! * [`responder`]: the answering side, shared by the HTTP handlers and the simulator.
+//! * [`Responder`]: the answering side and the one rule for incoming entries, shared by
+//!   the HTTP handlers, the simulator and the anti-entropy pull.
 //! * [`transport`]: how peers are reached — [`HttpTransport`] for real,
 //!   [`sim::SimNetwork`] in process with faults.
 //! * [`Replicator`]: the driver (push workers, anti-entropy rounds, shutdown).
@@ -22,26 +23,14 @@ pub mod plan;
 mod push;
 pub mod queue;
 mod replicator;
-pub mod responder;
+mod responder;
 pub mod sim;
 pub mod transport;
-
-use std::sync::Arc;
 
 pub use anti_entropy::{reconcile, SyncOutcome};
 pub use config::{backoff_delay, ReplicatorConfig};
 pub use http_transport::HttpTransport;
 pub use peers::Peer;
-pub use replicator::{CatchUp, ReplicatedStore, Replicator, ReplicatorHandle, ReplicatorStatus};
+pub use replicator::{CatchUp, Replicator, ReplicatorHandle, ReplicatorStatus};
+pub use responder::{AnyEntry, EntryRules, RespondError, Responder};
 pub use transport::{DigestAnswer, PeerTransport, TransportError, READY_HEADER};
-
-/// Checks an entry received from a peer; `Err` says why it is refused.
-pub type Validator = Arc<dyn Fn(&discovery_store::Entry) -> Result<(), String> + Send + Sync>;
-
-/// Where the replicator is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Phase {
-    Running,
-    /// Shutting down: no new work, push queues empty out.
-    Draining,
-}

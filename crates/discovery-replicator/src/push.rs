@@ -14,7 +14,14 @@ use crate::convert::{entry_to_wire, renewal_to_wire};
 use crate::link::Link;
 use crate::queue::PendingChange;
 use crate::transport::PeerTransport;
-use crate::Phase;
+
+/// Where the replicator is in its life, as its push workers see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    Running,
+    /// Shutting down: no new work, push queues empty out.
+    Draining,
+}
 
 /// Prefix of push errors in a link's `last_error`.
 const PUSH_ERROR: &str = "push: ";

@@ -16,19 +16,16 @@ use crate::anti_entropy::reconcile;
 use crate::config::{backoff_delay, ReplicatorConfig};
 use crate::link::Link;
 use crate::peers::Peer;
-use crate::push::run_push_worker;
+use crate::push::{run_push_worker, Phase};
 use crate::queue::PendingChange;
+use crate::responder::Responder;
 use crate::transport::PeerTransport;
-use crate::{Phase, Validator};
 
 /// A store to replicate, with its settings.
-pub struct ReplicatedStore<I: Index> {
-    pub name: String,
-    pub store: Arc<Store<I>>,
-    pub config: ReplicatorConfig,
-    /// Checks entries fetched from peers before they are applied (pushed entries are
-    /// checked by the receiving HTTP handler).
-    pub validator: Option<Validator>,
+struct ReplicatedStore<I: Index> {
+    name: String,
+    store: Arc<Store<I>>,
+    config: ReplicatorConfig,
 }
 
 struct PeerLinks {
@@ -66,20 +63,32 @@ impl Shared {
 pub struct Replicator;
 
 impl Replicator {
-    /// Replicates `stores` with the peers published on `peers`, over `transport`.
+    /// Replicates every store of `responder`, each with `config(name)`, with the peers
+    /// published on `peers`, over `transport`. Entries fetched from peers enter the stores
+    /// through `responder`, by the same rule as pushed ones.
     pub fn spawn<I: Index, T: PeerTransport>(
-        stores: Vec<ReplicatedStore<I>>,
+        responder: Arc<Responder<I>>,
+        config: impl Fn(&str) -> ReplicatorConfig,
         transport: Arc<T>,
         mut peers: watch::Receiver<Arc<Vec<Peer>>>,
         clock: Arc<dyn Clock>,
     ) -> ReplicatorHandle {
         let shared = Arc::new(Shared::default());
         let (phase_tx, phase_rx) = watch::channel(Phase::Running);
+        let stores: Vec<ReplicatedStore<I>> = responder
+            .stores()
+            .map(|(name, store)| ReplicatedStore {
+                name: name.to_owned(),
+                store: Arc::clone(store),
+                config: config(name),
+            })
+            .collect();
         let stores = Arc::new(stores);
         let mut tasks = Vec::new();
 
         let context = Context {
             shared: Arc::clone(&shared),
+            responder,
             stores: Arc::clone(&stores),
             transport: Arc::clone(&transport),
             clock: Arc::clone(&clock),
@@ -109,6 +118,7 @@ impl Replicator {
 
 struct Context<I: Index, T: PeerTransport> {
     shared: Arc<Shared>,
+    responder: Arc<Responder<I>>,
     stores: Arc<Vec<ReplicatedStore<I>>>,
     transport: Arc<T>,
     clock: Arc<dyn Clock>,
@@ -119,6 +129,7 @@ impl<I: Index, T: PeerTransport> Clone for Context<I, T> {
     fn clone(&self) -> Self {
         Context {
             shared: Arc::clone(&self.shared),
+            responder: Arc::clone(&self.responder),
             stores: Arc::clone(&self.stores),
             transport: Arc::clone(&self.transport),
             clock: Arc::clone(&self.clock),
@@ -245,9 +256,8 @@ impl<I: Index, T: PeerTransport> Context<I, T> {
         let replicated = &self.stores[index];
         let peer = link.peer();
         let result = reconcile(
-            &replicated.store,
+            &self.responder,
             &replicated.name,
-            replicated.validator.as_ref(),
             &*self.transport,
             &peer,
             &replicated.config,

@@ -3,8 +3,9 @@
 //! that can be dropped or delayed, and byte counters.
 //!
 //! Every request and response is serialised to JSON and parsed back, exactly as over HTTP,
-//! and answered by the same [`responder`](crate::responder) functions the HTTP handlers
-//! use, so a simulation exercises the production protocol; only the socket is missing.
+//! and answered by the node's [`Responder`], as the HTTP handlers answer, so a simulation
+//! exercises the production receive path (validation included); only the socket is
+//! missing.
 //! Run simulations on a paused tokio clock (`#[tokio::test(start_paused = true)]`) so
 //! intervals, back-off and delays advance deterministically.
 
@@ -12,7 +13,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use discovery_store::{Index, Store};
+use discovery_store::{Index, StoreError};
 use discovery_types::replication::{
     FetchRequest, PushRequest, PushResponse, SummariesRequest, SummariesResponse,
 };
@@ -20,9 +21,8 @@ use discovery_types::WireEntry;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::convert::{entry_from_wire, renewal_from_wire};
 use crate::peers::Peer;
-use crate::responder;
+use crate::responder::{RespondError, Responder};
 use crate::transport::{DigestAnswer, Exchange, PeerTransport, TransportError, TransportResult};
 
 /// The address of a simulated node.
@@ -62,7 +62,7 @@ impl Traffic {
 }
 
 struct NetState<I: Index> {
-    nodes: HashMap<String, HashMap<String, Arc<Store<I>>>>,
+    nodes: HashMap<String, Arc<Responder<I>>>,
     down: HashSet<String>,
     not_ready: HashSet<String>,
     cut: HashSet<(String, String)>,
@@ -109,11 +109,9 @@ impl<I: Index> SimNetwork<I> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Attaches (or re-attaches, after a restart) a node's stores by name.
-    pub fn attach(&self, node_id: &str, stores: Vec<(String, Arc<Store<I>>)>) {
-        self.state()
-            .nodes
-            .insert(node_id.to_owned(), stores.into_iter().collect());
+    /// Attaches (or re-attaches, after a restart) a node's answering side.
+    pub fn attach(&self, node_id: &str, responder: Arc<Responder<I>>) {
+        self.state().nodes.insert(node_id.to_owned(), responder);
     }
 
     /// A down node neither answers nor reaches anyone.
@@ -199,13 +197,12 @@ impl<I: Index> SimNetwork<I> {
         }
     }
 
-    /// Decides a request's fate: the target store, or the error the sender sees.
+    /// Decides a request's fate: the target node, or the error the sender sees.
     fn route(
         &self,
         from: &str,
         peer: &Peer,
-        store: &str,
-    ) -> Result<(Arc<Store<I>>, Option<Duration>), TransportError> {
+    ) -> Result<(Arc<Responder<I>>, Option<Duration>), TransportError> {
         let to = peer
             .url
             .strip_prefix("sim://")
@@ -226,12 +223,8 @@ impl<I: Index> SimNetwork<I> {
         let target = state
             .nodes
             .get(&to)
-            .and_then(|stores| stores.get(store))
             .cloned()
-            .ok_or_else(|| TransportError::Status {
-                status: 404,
-                message: format!("{to} has no store {store}"),
-            })?;
+            .ok_or_else(|| TransportError::Unreachable(format!("nothing listens at {to}")))?;
         Ok((target, delay))
     }
 
@@ -255,7 +248,7 @@ impl<I: Index> SimTransport<I> {
         peer: &Peer,
         store: &str,
         request: &Q,
-        answer: impl FnOnce(&Store<I>, Q) -> Result<W, TransportError>,
+        answer: impl FnOnce(&Responder<I>, &str, Q) -> Result<W, RespondError>,
     ) -> TransportResult<R>
     where
         Q: Serialize + DeserializeOwned,
@@ -263,12 +256,13 @@ impl<I: Index> SimTransport<I> {
         R: DeserializeOwned,
     {
         let sent = encode(request)?;
-        let (target, delay) = self.network.route(&self.from, peer, store)?;
+        let (target, delay) = self.network.route(&self.from, peer)?;
         if let Some(delay) = delay {
             tokio::time::sleep(delay).await;
         }
         let received_request: Q = decode(&sent)?;
-        let reply = encode(&answer(&target, received_request)?)?;
+        let answered = answer(&target, store, received_request).map_err(as_status)?;
+        let reply = encode(&answered)?;
         self.network.count(kind, (sent.len() + reply.len()) as u64);
         Ok(Exchange {
             body: decode(&reply)?,
@@ -286,10 +280,16 @@ fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, TransportError> {
     serde_json::from_slice(bytes).map_err(|e| TransportError::Decode(e.to_string()))
 }
 
-fn bad_request(message: String) -> TransportError {
+/// The status the HTTP handlers answer a refusal with.
+fn as_status(error: RespondError) -> TransportError {
+    let status = match &error {
+        RespondError::UnknownStore(_) => 404,
+        RespondError::BadRequest(_) | RespondError::Invalid { .. } => 400,
+        RespondError::Store(StoreError::Full { .. } | StoreError::Backend(_)) => 503,
+    };
     TransportError::Status {
-        status: 400,
-        message,
+        status,
+        message: error.to_string(),
     }
 }
 
@@ -305,20 +305,8 @@ impl<I: Index> PeerTransport for SimTransport<I> {
             peer,
             store,
             request,
-            |target, request: PushRequest| {
-                let entries = request.entries.into_iter().map(entry_from_wire).collect();
-                let renewals = request
-                    .renewals
-                    .into_iter()
-                    .map(renewal_from_wire)
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(bad_request)?;
-                responder::apply_push(target, entries, renewals)
-                    .map(|(_, response)| response)
-                    .map_err(|e| TransportError::Status {
-                        status: 503,
-                        message: e.to_string(),
-                    })
+            |target, store, request: PushRequest| {
+                target.push(store, request).map(|(_, response)| response)
             },
         )
         .await
@@ -332,10 +320,16 @@ impl<I: Index> PeerTransport for SimTransport<I> {
     ) -> TransportResult<DigestAnswer> {
         let root = local_root.to_owned();
         let exchange = self
-            .exchange("digest", peer, store, &root, |target, root: String| {
-                let digest = responder::digest(target);
-                Ok((digest.root != root).then_some(digest))
-            })
+            .exchange(
+                "digest",
+                peer,
+                store,
+                &root,
+                |target, store, root: String| {
+                    let digest = target.digest(store)?;
+                    Ok((digest.root != root).then_some(digest))
+                },
+            )
             .await?;
         Ok(Exchange {
             body: DigestAnswer {
@@ -358,7 +352,7 @@ impl<I: Index> PeerTransport for SimTransport<I> {
             peer,
             store,
             request,
-            |target, request: SummariesRequest| Ok(responder::summaries(target, &request)),
+            |target, store, request: SummariesRequest| target.summaries(store, &request),
         )
         .await
     }
@@ -374,8 +368,54 @@ impl<I: Index> PeerTransport for SimTransport<I> {
             peer,
             store,
             request,
-            |target, request: FetchRequest| Ok(responder::entries(target, &request)),
+            |target, store, request: FetchRequest| target.entries(store, &request),
         )
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::responder::tests::{len, responder, wire};
+
+    #[tokio::test]
+    async fn pushes_pass_the_receivers_rule_as_over_http() {
+        let net = SimNetwork::new();
+        let there = Arc::new(responder());
+        net.attach("there", Arc::clone(&there));
+        let transport = net.transport("here");
+        let request = PushRequest {
+            entries: vec![wire("w1", "ok"), wire("x2", "ok")],
+            renewals: Vec::new(),
+        };
+        let refused = transport
+            .push(&sim_peer("there"), "dynamic", &request)
+            .await
+            .expect_err("refused");
+        assert!(
+            matches!(&refused, TransportError::Status { status: 400, message } if message.contains("entry 1")),
+            "{refused}"
+        );
+        assert_eq!(len(&there), 0);
+
+        let unknown = transport
+            .push(&sim_peer("there"), "nope", &request)
+            .await
+            .expect_err("no such store");
+        assert!(matches!(
+            unknown,
+            TransportError::Status { status: 404, .. }
+        ));
+
+        let good = PushRequest {
+            entries: vec![wire("w1", "ok")],
+            renewals: Vec::new(),
+        };
+        transport
+            .push(&sim_peer("there"), "dynamic", &good)
+            .await
+            .expect("accepted");
+        assert_eq!(len(&there), 1);
     }
 }

@@ -12,7 +12,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use discovery_replicator::sim::{sim_peer, SimNetwork};
-use discovery_replicator::{Peer, ReplicatedStore, Replicator, ReplicatorConfig, ReplicatorHandle};
+use discovery_replicator::{
+    AnyEntry, Peer, Replicator, ReplicatorConfig, ReplicatorHandle, Responder,
+};
 use discovery_store::{Entry, MemoryBackend, Origin, Store, StoreConfig, TokioClock};
 use discovery_testkit::eventually;
 use tokio::sync::watch;
@@ -90,15 +92,13 @@ impl Cluster {
     }
 
     fn start_replicator(&self, id: &str, node: &mut SimNode) {
-        self.net
-            .attach(id, vec![(STORE.to_owned(), Arc::clone(&node.store))]);
+        let responder =
+            Arc::new(Responder::new(Arc::new(AnyEntry)).with_store(STORE, Arc::clone(&node.store)));
+        self.net.attach(id, Arc::clone(&responder));
+        let config = self.config.clone();
         node.replicator = Some(Replicator::spawn(
-            vec![ReplicatedStore {
-                name: STORE.to_owned(),
-                store: Arc::clone(&node.store),
-                config: self.config.clone(),
-                validator: None,
-            }],
+            responder,
+            move |_| config.clone(),
             Arc::new(self.net.transport(id)),
             node.peers_tx.subscribe(),
             self.clock.clone(),

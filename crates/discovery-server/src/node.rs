@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use discovery_replicator::inventory::{InventoryError, InventoryLoader};
 use discovery_replicator::{
-    HttpTransport, ReplicatedStore, Replicator, ReplicatorConfig, ReplicatorHandle, TransportError,
+    HttpTransport, Replicator, ReplicatorConfig, ReplicatorHandle, TransportError,
 };
 use discovery_store::gc::run_gc_loop;
 use discovery_store::{
@@ -22,9 +22,7 @@ use crate::announce_bridge::AnnounceBridge;
 use crate::config::{is_node_id, Settings, StoreSettings};
 use crate::http::{self, AppState, HttpLimits, NodeInfo, ServerLimits};
 use crate::readiness::Readiness;
-use crate::registry::{
-    validate_entry, Registry, ServiceIndex, ServiceStore, StoreName, ValueFormat,
-};
+use crate::registry::{Registry, ServiceIndex, StoreName, ValueFormat};
 
 /// Why a node could not start or stop cleanly.
 #[derive(Debug, Error)]
@@ -146,21 +144,13 @@ impl Node {
                     &node_id,
                     settings.replication_request_timeout,
                 )?);
-                let stores = vec![
-                    replicated(
-                        StoreName::Dynamic,
-                        &dynamic,
-                        &settings,
-                        max_replication_request_size,
-                    ),
-                    replicated(
-                        StoreName::Static,
-                        &static_services,
-                        &settings,
-                        max_replication_request_size,
-                    ),
-                ];
-                let replicator = Replicator::spawn(stores, transport, peers_rx, Arc::clone(&clock));
+                let replicator = Replicator::spawn(
+                    Arc::clone(registry.responder()),
+                    |name| replication_config(name, &settings, max_replication_request_size),
+                    transport,
+                    peers_rx,
+                    Arc::clone(&clock),
+                );
                 background.push(tokio::spawn(loader.run(
                     settings.service_inventory_update_interval,
                     peers_tx,
@@ -253,31 +243,24 @@ fn open_store(
     )
 }
 
-/// One store as the replicator sees it: its airlift `<store>.store.remote.*` settings, and
-/// the same validation for entries fetched from peers as for entries pushed to us.
-fn replicated(
-    name: StoreName,
-    store: &Arc<ServiceStore>,
+/// How the replicator sends one store: its airlift `<store>.store.remote.*` settings.
+fn replication_config(
+    name: &str,
     settings: &Settings,
     max_replication_request_size: usize,
-) -> ReplicatedStore<ServiceIndex> {
-    let remote = match name {
-        StoreName::Dynamic => &settings.dynamic_store.remote,
-        StoreName::Static => &settings.static_store.remote,
+) -> ReplicatorConfig {
+    let remote = match name.parse() {
+        Ok(StoreName::Static) => &settings.static_store.remote,
+        _ => &settings.dynamic_store.remote,
     };
-    ReplicatedStore {
-        name: name.as_str().to_owned(),
-        store: Arc::clone(store),
-        config: ReplicatorConfig {
-            max_batch_size: remote.max_batch_size,
-            max_batch_bytes: (max_replication_request_size / 2)
-                .min(ReplicatorConfig::default().max_batch_bytes),
-            queue_size: remote.queue_size,
-            replication_interval: remote.replication_interval,
-            request_timeout: settings.replication_request_timeout,
-            ..ReplicatorConfig::default()
-        },
-        validator: Some(Arc::new(move |entry| validate_entry(name, entry))),
+    ReplicatorConfig {
+        max_batch_size: remote.max_batch_size,
+        max_batch_bytes: (max_replication_request_size / 2)
+            .min(ReplicatorConfig::default().max_batch_bytes),
+        queue_size: remote.queue_size,
+        replication_interval: remote.replication_interval,
+        request_timeout: settings.replication_request_timeout,
+        ..ReplicatorConfig::default()
     }
 }
 

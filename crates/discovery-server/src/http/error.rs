@@ -11,7 +11,7 @@ use discovery_store::StoreError;
 use discovery_types::{AnnounceUriError, AnnouncementError};
 
 use crate::announce_bridge::AnnounceError;
-use crate::registry::BatchError;
+use discovery_replicator::RespondError;
 
 #[derive(Debug)]
 pub enum ApiError {
@@ -107,11 +107,13 @@ impl From<StoreError> for ApiError {
     }
 }
 
-impl From<BatchError> for ApiError {
-    fn from(e: BatchError) -> Self {
+impl From<RespondError> for ApiError {
+    fn from(e: RespondError) -> Self {
         match e {
-            BatchError::Invalid { .. } => ApiError::BadRequest(format!("invalid batch: {e}")),
-            BatchError::Store(store) => store.into(),
+            RespondError::UnknownStore(_) => ApiError::NotFound,
+            RespondError::BadRequest(message) => ApiError::BadRequest(message),
+            RespondError::Invalid { .. } => ApiError::BadRequest(format!("invalid batch: {e}")),
+            RespondError::Store(store) => store.into(),
         }
     }
 }

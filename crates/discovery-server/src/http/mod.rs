@@ -162,6 +162,11 @@ const NOSNIFF: (HeaderName, HeaderValue) = (
     HeaderValue::from_static("nosniff"),
 );
 
+/// The `{store}` of a path: `dynamic` or `static`, 404 otherwise.
+fn store_name(name: &str) -> Result<crate::registry::StoreName, ApiError> {
+    name.parse().map_err(|_| ApiError::NotFound)
+}
+
 fn json_content_type() -> (HeaderName, HeaderValue) {
     (header::CONTENT_TYPE, HeaderValue::from_static(body::JSON))
 }

@@ -1,13 +1,13 @@
 //! The replication endpoints between discoveryd servers (`/v1/replication/...`, ours; see
-//! `docs/REPLICATION.md`). The answers themselves come from the replicator's responder, so
-//! they are the same logic the simulations run.
+//! `docs/REPLICATION.md`). The answers themselves come from the registry's `Responder`, so
+//! they are the same logic the simulations run; these handlers only read bodies and write
+//! headers.
 
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use discovery_replicator::{responder, READY_HEADER};
-use discovery_store::fingerprint::BUCKETS;
+use discovery_replicator::READY_HEADER;
 use discovery_types::replication::{
     hex64, FetchRequest, PushRequest, ReplicationStatus, StoreStatus, SummariesRequest,
 };
@@ -16,12 +16,8 @@ use serde::Serialize;
 
 use super::body::{body_format, read_body};
 use super::error::ApiError;
-use super::{client_has_tag, json_content_type, AppState};
+use super::{client_has_tag, json_content_type, store_name, AppState};
 use crate::registry::StoreName;
-
-fn store_name(name: &str) -> Result<StoreName, ApiError> {
-    name.parse().map_err(|_| ApiError::NotFound)
-}
 
 /// Reads a JSON request body within the replication size limit.
 async fn read_json<T: DeserializeOwned>(
@@ -49,9 +45,9 @@ pub async fn push(
 ) -> Result<Response, ApiError> {
     let name = store_name(&name)?;
     let request: PushRequest = read_json(&state, &headers, body).await?;
-    let registry = state.registry.clone();
+    let responder = state.registry.responder().clone();
     let (report, response) =
-        tokio::task::spawn_blocking(move || registry.apply_push(name, request))
+        tokio::task::spawn_blocking(move || responder.push(name.as_str(), request))
             .await
             .map_err(|_| ApiError::StorageUnavailable)??;
     tracing::trace!(store = %name, ?report, "applied a push");
@@ -65,7 +61,10 @@ pub async fn digest(
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let digest = responder::digest(state.registry.store(store_name(&name)?));
+    let digest = state
+        .registry
+        .responder()
+        .digest(store_name(&name)?.as_str())?;
     let tag = format!("\"{}\"", digest.root);
     let etag = (
         header::ETAG,
@@ -100,16 +99,11 @@ pub async fn summaries(
 ) -> Result<Response, ApiError> {
     let name = store_name(&name)?;
     let request: SummariesRequest = read_json(&state, &headers, body).await?;
-    if let Some(bad) = request.buckets.iter().find(|&&b| b >= BUCKETS) {
-        return Err(ApiError::BadRequest(format!(
-            "bucket {bad} does not exist (0 to {})",
-            BUCKETS - 1
-        )));
-    }
-    Ok(json(&responder::summaries(
-        state.registry.store(name),
-        &request,
-    )))
+    let summaries = state
+        .registry
+        .responder()
+        .summaries(name.as_str(), &request)?;
+    Ok(json(&summaries))
 }
 
 /// `POST /v1/replication/{store}/entries`: the requested entries in full.
@@ -121,10 +115,11 @@ pub async fn entries(
 ) -> Result<Response, ApiError> {
     let name = store_name(&name)?;
     let request: FetchRequest = read_json(&state, &headers, body).await?;
-    Ok(json(&responder::entries(
-        state.registry.store(name),
-        &request,
-    )))
+    let entries = state
+        .registry
+        .responder()
+        .entries(name.as_str(), &request)?;
+    Ok(json(&entries))
 }
 
 /// `GET /v1/replication/status`: this node, its stores' digests and every peer's state.

@@ -10,12 +10,7 @@ use discovery_types::WireEntry;
 
 use super::body::{body_format, read_body, BodyFormat, SMILE};
 use super::error::ApiError;
-use super::{json_content_type, AppState, NOSNIFF};
-use crate::registry::StoreName;
-
-fn store_name(name: &str) -> Result<StoreName, ApiError> {
-    name.parse().map_err(|_| ApiError::NotFound)
-}
+use super::{json_content_type, store_name, AppState, NOSNIFF};
 
 /// Every entry of the store, tombstones and uncollected expired entries included.
 pub async fn dump(
@@ -59,8 +54,8 @@ pub async fn apply(
         BodyFormat::Smile => serde_smile::from_slice(&body).map_err(|e| e.to_string()),
     }
     .map_err(|e| ApiError::BadRequest(format!("invalid entries: {e}")))?;
-    let registry = state.registry.clone();
-    let report = tokio::task::spawn_blocking(move || registry.apply_batch(name, batch))
+    let responder = state.registry.responder().clone();
+    let report = tokio::task::spawn_blocking(move || responder.apply_batch(name.as_str(), batch))
         .await
         .map_err(|_| ApiError::StorageUnavailable)??;
     tracing::debug!(store = %name, ?report, "applied a replicated batch");

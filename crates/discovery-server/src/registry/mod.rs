@@ -19,23 +19,29 @@ mod wire;
 
 use std::sync::Arc;
 
+use discovery_replicator::Responder;
 use discovery_store::{Store, StoreError};
 use discovery_types::{DynamicAnnouncement, Service, StaticAnnouncement};
 
 pub use announce_mode::AnnouncedOutcome;
 pub use index::{decode_services, IndexedService, Selector, ServiceIndex, ValueFormat};
 pub use lookup::Lookup;
-pub use wire::{validate_entry, BatchError, StoreName};
+pub use wire::{ServiceRules, StoreName};
 
 /// A store of services.
 pub type ServiceStore = Store<ServiceIndex>;
 
-/// Both stores plus the rules that connect announcements to entries.
+/// The answering side of replication over both stores, with [`ServiceRules`].
+pub type ServiceResponder = Responder<ServiceIndex>;
+
+/// Both stores plus the rules that connect announcements to entries, and the one way
+/// entries from elsewhere enter them (the responder).
 #[derive(Debug)]
 pub struct Registry {
     environment: String,
     dynamic: Arc<ServiceStore>,
     static_services: Arc<ServiceStore>,
+    responder: Arc<ServiceResponder>,
     /// Time-to-live of dynamic announcements (`discovery.max-age`).
     announcement_max_age_ms: i64,
     cache: cache::LookupCache,
@@ -48,10 +54,14 @@ impl Registry {
         static_services: Arc<ServiceStore>,
         announcement_max_age_ms: i64,
     ) -> Self {
+        let responder = Responder::new(Arc::new(ServiceRules))
+            .with_store(StoreName::Dynamic.as_str(), Arc::clone(&dynamic))
+            .with_store(StoreName::Static.as_str(), Arc::clone(&static_services));
         Registry {
             environment: environment.into(),
             dynamic,
             static_services,
+            responder: Arc::new(responder),
             announcement_max_age_ms,
             cache: cache::LookupCache::default(),
         }
@@ -59,6 +69,11 @@ impl Registry {
 
     pub fn environment(&self) -> &str {
         &self.environment
+    }
+
+    /// Where peers' pushes, fetched entries and `/v1/store` batches enter the stores.
+    pub fn responder(&self) -> &Arc<ServiceResponder> {
+        &self.responder
     }
 
     pub fn store(&self, name: StoreName) -> &Arc<ServiceStore> {
