@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use discovery_client::{Announcer, DiscoveryClient, StoreName};
 use discovery_testkit::eventually;
 
-use crate::support::{node, within, Server, DEADLINE};
+use crate::support::{client_of, node, start_server, start_server_with, within, DEADLINE};
 
 /// Lists the node ids that have `service_type` services right now.
 async fn nodes_of(client: &DiscoveryClient, service_type: &str) -> Vec<String> {
@@ -21,8 +21,8 @@ async fn nodes_of(client: &DiscoveryClient, service_type: &str) -> Vec<String> {
 async fn announcer_keeps_a_node_listed_beyond_its_ttl_and_removes_it_on_shutdown() {
     // TTL 3 s against a re-announcement every 0.8 s: a margin of over 2 s for a slow CI.
     let ttl = Duration::from_secs(3);
-    let server = Server::start_with(|o| o.set("discovery.max-age", "3s"));
-    let client = server.client();
+    let server = start_server_with(|o| o.set("discovery.max-age", "3s"));
+    let client = client_of(&server);
 
     let announcer = Announcer::start(
         client.clone(),
@@ -81,8 +81,8 @@ async fn announcer_keeps_a_node_listed_beyond_its_ttl_and_removes_it_on_shutdown
 
 #[tokio::test(flavor = "multi_thread")]
 async fn announcer_retries_through_an_outage_and_announces_again_after_restart() {
-    let mut server = Server::start_on_fixed_port(|o| o.set("discovery.max-age", "3s"));
-    let client = server.client();
+    let mut server = start_server_with(|o| o.set("discovery.max-age", "3s"));
+    let client = client_of(&server);
     let announcer = Announcer::start(
         client.clone(),
         "worker-2",
@@ -114,7 +114,7 @@ async fn announcer_retries_through_an_outage_and_announces_again_after_restart()
         "{failing:?}"
     );
 
-    server.restart_with(|o| o);
+    server.restart_in_place(|o| o);
     let before = failing.announcements;
     within(
         "an accepted announcement after the restart",
@@ -129,7 +129,7 @@ async fn announcer_retries_through_an_outage_and_announces_again_after_restart()
 
 #[tokio::test(flavor = "multi_thread")]
 async fn announcer_reports_the_servers_reason_for_a_rejection() {
-    let server = Server::start();
+    let server = start_server();
     let wrong = DiscoveryClient::builder([server.uri()])
         .environment("production")
         .build()
@@ -151,13 +151,13 @@ async fn announcer_reports_the_servers_reason_for_a_rejection() {
     );
     assert_eq!(rejected.announcements, 0);
     drop(announcer);
-    assert!(nodes_of(&server.client(), "worker").await.is_empty());
+    assert!(nodes_of(&client_of(&server), "worker").await.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn replacing_the_announcement_takes_effect_at_once() {
-    let server = Server::start_with(|o| o.set("discovery.announce-max-age", "60s"));
-    let client = server.client();
+    let server = start_server_with(|o| o.set("discovery.announce-max-age", "60s"));
+    let client = client_of(&server);
     let announcer = Announcer::start(
         client.clone(),
         "gateway-1",

@@ -9,7 +9,9 @@ use discovery_client::types::is_service_id;
 use discovery_client::StoreName;
 use serde_json::Value;
 
-use crate::support::{closed_uri, node, static_service, Server, DEADLINE};
+use crate::support::{
+    client_of, closed_uri, discoveryd, new_id, node, start_server, static_service, Server, DEADLINE,
+};
 
 /// The binary with a clean environment: no inherited DISCOVERY_* variables.
 fn discovery() -> Command {
@@ -57,8 +59,8 @@ fn json_of(output: &Output) -> Value {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn services_lists_dynamic_and_static_services_with_ages() {
-    let server = Server::start();
-    let client = server.client();
+    let server = start_server();
+    let client = client_of(&server);
     client
         .announce("worker-1", &node("presto", "http://w1:8080"))
         .await
@@ -119,8 +121,8 @@ async fn services_lists_dynamic_and_static_services_with_ages() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn lookup_prints_values_for_scripts_and_exits_1_when_nothing_matches() {
-    let server = Server::start();
-    let client = server.client();
+    let server = start_server();
+    let client = client_of(&server);
     client
         .announce("coord", &node("presto-coordinator", "http://coord:8080"))
         .await
@@ -173,8 +175,8 @@ async fn lookup_prints_values_for_scripts_and_exits_1_when_nothing_matches() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn announce_and_unannounce_from_flags() {
-    let server = Server::start();
-    let client = server.client();
+    let server = start_server();
+    let client = client_of(&server);
     let id = "0b6c6a2e-3f5e-4a43-9d2e-6f3a3f0f6a01";
     let output = run(
         &server,
@@ -226,11 +228,11 @@ async fn announce_and_unannounce_from_flags() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn announce_and_unannounce_from_a_put_body_file() {
-    let server = Server::start();
-    let client = server.client();
+    let server = start_server();
+    let client = client_of(&server);
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("node.json");
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = new_id();
     let body = serde_json::json!({
         "environment": "testing", "nodeId": "file-node", "pool": "general", "location": "/file",
         "services": [{"id": id, "type": "presto", "properties": {"http": "http://f:8080", "coordinator": false}}]
@@ -285,8 +287,8 @@ async fn announce_and_unannounce_from_a_put_body_file() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn static_add_list_and_rm() {
-    let server = Server::start();
-    let client = server.client();
+    let server = start_server();
+    let client = client_of(&server);
     let output = run(
         &server,
         &[
@@ -360,8 +362,8 @@ async fn static_add_list_and_rm() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn store_dump_decodes_keys_values_and_tombstones() {
-    let server = Server::start();
-    let client = server.client();
+    let server = start_server();
+    let client = client_of(&server);
     client
         .announce("alive", &node("presto", "http://a:8080"))
         .await
@@ -455,8 +457,8 @@ fn next_line(lines: &mpsc::Receiver<String>) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn watch_prints_each_change_and_exits_after_count() {
-    let server = Server::start();
-    let client = server.client();
+    let server = start_server();
+    let client = client_of(&server);
     client
         .announce("c1", &node("presto-coordinator", "http://c1:8080"))
         .await
@@ -518,8 +520,8 @@ async fn watch_prints_each_change_and_exits_after_count() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn watch_json_prints_one_object_per_line() {
-    let server = Server::start();
-    let client = server.client();
+    let server = start_server();
+    let client = client_of(&server);
     let mut child = discovery()
         .args([
             "--uri",
@@ -583,7 +585,7 @@ fn an_unreachable_server_is_named_and_exits_3() {
 
 #[test]
 fn the_uri_comes_from_discovery_uri_and_lists_fail_over() {
-    let server = Server::start();
+    let server = start_server();
     let output = discovery()
         .env(
             "DISCOVERY_URI",
@@ -664,8 +666,7 @@ fn run_at(uri: &str, args: &[&str]) -> Output {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn cluster_status_shows_every_node_and_exits_1_when_one_is_down() {
-    let mut cluster =
-        discovery_testkit::Cluster::start(env!("CARGO_BIN_EXE_discoveryd"), 3, &[]).await;
+    let mut cluster = discovery_testkit::Cluster::start(discoveryd!(), 3, &[]).await;
     cluster.wait_converged().await;
     let uri = cluster.base_url(0);
 
@@ -703,7 +704,7 @@ async fn cluster_status_shows_every_node_and_exits_1_when_one_is_down() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn cluster_status_of_a_standalone_node_lists_just_it() {
-    let server = Server::start();
+    let server = start_server();
     let output = run(&server, &["cluster", "status"]);
     assert_status(&output, 0);
     let text = stdout(&output);

@@ -3,11 +3,13 @@
 
 use discovery_client::{Announcer, DiscoveryError, ServiceSelector, StoreName};
 
-use crate::support::{client, closed_uri, node, static_service, within, FakeServer, Server};
+use crate::support::{
+    client, client_of, closed_uri, fake_server, node, start_server, static_service, within,
+};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_call_fails_over_to_the_second_uri_when_the_first_is_down() {
-    let server = Server::start();
+    let server = start_server();
     let client = client(&[closed_uri(), server.uri()]);
 
     let announced = client
@@ -39,7 +41,7 @@ async fn every_call_fails_over_to_the_second_uri_when_the_first_is_down() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn announcer_and_selector_work_through_failover() {
-    let server = Server::start();
+    let server = start_server();
     let client = client(&[closed_uri(), server.uri()]);
     let selector = ServiceSelector::start(client.clone(), "presto-coordinator", "general");
     let announcer = Announcer::start(
@@ -67,9 +69,9 @@ async fn announcer_and_selector_work_through_failover() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_5xx_fails_over_and_a_4xx_does_not() {
-    let server = Server::start();
-    let unavailable = FakeServer::start(503, "storage unavailable, retry later\n").await;
-    let client_503 = client(&[unavailable.uri.clone(), server.uri()]);
+    let server = start_server();
+    let unavailable = fake_server(503, "storage unavailable, retry later\n").await;
+    let client_503 = client(&[unavailable.url().to_owned(), server.uri()]);
     client_503
         .announce("n1", &node("presto", "http://n1:8080"))
         .await
@@ -79,12 +81,12 @@ async fn a_5xx_fails_over_and_a_4xx_does_not() {
     client_503.lookup("presto", "general").await.unwrap();
     assert_eq!(unavailable.hits(), 1);
 
-    let refusing = FakeServer::start(
+    let refusing = fake_server(
         400,
         "Environment mismatch. Expected: other, Provided: testing\n",
     )
     .await;
-    let client_400 = client(&[refusing.uri.clone(), server.uri()]);
+    let client_400 = client(&[refusing.url().to_owned(), server.uri()]);
     let error = client_400
         .announce("n2", &node("presto", "http://n2:8080"))
         .await
@@ -95,7 +97,7 @@ async fn a_5xx_fails_over_and_a_4xx_does_not() {
             status,
             message,
         } => {
-            assert_eq!(uri, &refusing.uri);
+            assert_eq!(uri, refusing.url());
             assert_eq!(*status, 400);
             assert_eq!(
                 message,
@@ -105,7 +107,10 @@ async fn a_5xx_fails_over_and_a_4xx_does_not() {
         other => panic!("expected a rejection, got {other:?}"),
     }
     assert!(error.is_environment_mismatch());
-    let set = server.client().lookup("presto", "general").await.unwrap();
+    let set = client_of(&server)
+        .lookup("presto", "general")
+        .await
+        .unwrap();
     assert_eq!(
         set.services.len(),
         1,
@@ -123,8 +128,8 @@ async fn when_every_server_is_down_the_error_names_each_uri() {
     assert!(text.contains(&first) && text.contains(&second), "{text}");
     assert!(text.contains("may be down"), "{text}");
 
-    let unavailable = FakeServer::start(503, "storage unavailable, retry later\n").await;
-    let only = client_for(&unavailable.uri);
+    let unavailable = fake_server(503, "storage unavailable, retry later\n").await;
+    let only = client_for(unavailable.url());
     match only.lookup("presto", "general").await.unwrap_err() {
         DiscoveryError::ServerError {
             status: 503,

@@ -9,7 +9,7 @@ use discovery_client::{DiscoveryClient, ServiceSelector, Services};
 use discovery_testkit::eventually;
 use tokio::sync::watch;
 
-use crate::support::{node, static_service, within, Server, DEADLINE, ENV};
+use crate::support::{client_of, node, start_server, static_service, within, DEADLINE, ENV};
 
 /// Waits until the watched list holds exactly the services whose `http` property is in
 /// `expected` (any order).
@@ -34,8 +34,8 @@ fn https(list: &[Service]) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn selector_sees_additions_and_removals_on_its_watch_channel() {
-    let server = Server::start();
-    let client = server.client();
+    let server = start_server();
+    let client = client_of(&server);
     let selector = ServiceSelector::start(client.clone(), "coordinator", "general");
     within("the first lookup", selector.ready()).await;
     assert!(selector.services().is_empty());
@@ -79,8 +79,8 @@ async fn selector_sees_additions_and_removals_on_its_watch_channel() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn selector_refreshes_an_unchanged_list_with_a_304() {
-    let server = Server::start();
-    let client = server.client();
+    let server = start_server();
+    let client = client_of(&server);
     client
         .announce("c1", &node("etagged", "http://c1:8080"))
         .await
@@ -103,8 +103,8 @@ async fn selector_refreshes_an_unchanged_list_with_a_304() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn selector_keeps_its_last_good_list_while_the_server_is_down_and_recovers_after_restart() {
-    let mut server = Server::start_on_fixed_port(|o| o);
-    let client = server.client();
+    let mut server = start_server();
+    let client = client_of(&server);
     client
         .add_static(&static_service("metastore", "http://m1:9083"))
         .await
@@ -143,7 +143,7 @@ async fn selector_keeps_its_last_good_list_while_the_server_is_down_and_recovers
         "a failed refresh must not publish a change"
     );
 
-    server.restart_with(|o| o);
+    server.restart_in_place(|o| o);
     client
         .add_static(&static_service("metastore", "http://m2:9083"))
         .await
@@ -154,8 +154,8 @@ async fn selector_keeps_its_last_good_list_while_the_server_is_down_and_recovers
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_response_for_another_environment_is_a_failed_refresh() {
-    let mut server = Server::start_on_fixed_port(|o| o);
-    let configured = server.client();
+    let mut server = start_server();
+    let configured = client_of(&server);
     configured
         .add_static(&static_service("gateway", "http://g1:8080"))
         .await
@@ -175,7 +175,7 @@ async fn a_response_for_another_environment_is_a_failed_refresh() {
 
     // The same address now serves another cluster (same data, other environment).
     server.kill();
-    server.restart_with(|o| o.set("node.environment", "staging"));
+    server.restart_in_place(|o| o.set("node.environment", "staging"));
     for selector in [&configured_selector, &pinned_selector] {
         let status = within(
             "a refused answer from the other environment",

@@ -1,6 +1,6 @@
 //! Writes on one node reach every node (cases 59–62, 66–67 in part).
 
-use discovery_testkit::cluster::announcement;
+use discovery_testkit::announcements::standard_announcement;
 use reqwest::StatusCode;
 
 use crate::support::*;
@@ -126,7 +126,9 @@ async fn the_last_write_wins_across_servers() {
 async fn concurrent_writes_to_one_key_converge_to_one_winner() {
     let c = cluster(3, &[]).await;
     for round in 0..10 {
-        let bodies: Vec<_> = (0..3).map(|_| announcement(&new_id(), TYPE)).collect();
+        let bodies: Vec<_> = (0..3)
+            .map(|_| standard_announcement(&new_id(), TYPE))
+            .collect();
         let (a, b, d) = tokio::join!(
             c.announce(0, "w1", &bodies[0]),
             c.announce(1, "w1", &bodies[1]),

@@ -1,9 +1,7 @@
 //! Peers that cannot be reached never slow writes down nor hold the others back (case 70).
 
-use std::sync::atomic::Ordering;
-
 use anyhow::Context;
-use discovery_testkit::cluster::announcement;
+use discovery_testkit::announcements::standard_announcement;
 use discovery_testkit::eventually;
 use reqwest::StatusCode;
 
@@ -17,7 +15,7 @@ async fn announce_many(c: &discovery_testkit::Cluster) -> Vec<String> {
     for k in 0..WRITES {
         let id = new_id();
         let status = c
-            .announce(0, &format!("w{k}"), &announcement(&id, TYPE))
+            .announce(0, &format!("w{k}"), &standard_announcement(&id, TYPE))
             .await
             .expect("announce");
         assert_eq!(status, StatusCode::ACCEPTED, "write {k}");
@@ -80,8 +78,8 @@ async fn a_peer_on_a_closed_port_does_not_hold_writes_back() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_hung_peer_does_not_hold_writes_back() {
     let mut c = cluster(3, &[("replication.request-timeout", "1h")]).await;
-    let hole = BlackHole::start(&c.spare_ip(1)).await;
-    c.add_extra_peer("hole", &hole.url);
+    let hole = Stub::hanging(&c.spare_ip(1)).await;
+    c.add_extra_peer("hole", hole.url());
     c.wait_for_peers().await;
 
     let ids = announce_many(&c).await;
@@ -92,7 +90,7 @@ async fn a_hung_peer_does_not_hold_writes_back() {
 
     // The hung peer was really contacted (by pushes or anti-entropy).
     eventually(DEADLINE, "connections to the hung peer", || async {
-        let accepted = hole.accepted.load(Ordering::Relaxed);
+        let accepted = hole.accepted();
         if accepted >= 1 {
             Ok(accepted)
         } else {

@@ -25,8 +25,8 @@ async fn a_node_never_replicates_with_its_own_entry() {
         assert_eq!(status.peers.len(), 2, "{own}: {:?}", status.peers);
     }
 
-    let stub = Recorder::start(&c.spare_ip(2)).await;
-    c.add_extra_peer("n1", &stub.url);
+    let stub = Stub::answering(&c.spare_ip(2), 404, "").await;
+    c.add_extra_peer("n1", stub.url());
     // Wait until every node has read the new inventory: n1's stays without the stub, the
     // others keep the last n1 entry, the real one.
     c.wait_for_peers().await;

@@ -3,7 +3,7 @@
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
-use discovery_testkit::cluster::announcement;
+use discovery_testkit::announcements::standard_announcement;
 use discovery_testkit::eventually;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -184,7 +184,7 @@ async fn expiry_follows_the_origin_timestamp_on_every_server() {
 #[tokio::test(flavor = "multi_thread")]
 async fn re_announcements_are_pushed_as_renewals() {
     let c = cluster(3, &[]).await;
-    let body = announcement(&new_id(), TYPE);
+    let body = standard_announcement(&new_id(), TYPE);
     assert_eq!(
         c.announce(0, "w1", &body).await.expect("announce"),
         StatusCode::ACCEPTED

@@ -2,22 +2,20 @@
 //! and waits that every running node satisfies a condition. Probes return errors instead
 //! of panicking so [`eventually`] can poll them; a final failure panics with the last
 //! observation, and dropping the cluster while panicking prints every node's log.
+//! Stub peers (hung, or recording what they were sent) are the testkit's [`Stub`].
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{bail, ensure, Context};
-use discovery_testkit::cluster::{announcement, static_announcement};
-use discovery_testkit::{eventually, Cluster, ClusterOptions};
+use discovery_testkit::announcements::{standard_announcement, static_announcement};
+pub use discovery_testkit::stub::{Recorded, Stub};
+use discovery_testkit::{discoveryd, eventually, Cluster, ClusterOptions};
 pub use discovery_testkit::{new_id, now_ms};
 use discovery_types::replication::{PeerStoreStatus, ReplicationStatus};
 use discovery_types::WireEntry;
 use reqwest::StatusCode;
-use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use serde_json::{json, Value};
 
 /// Deadline for replication to reach every node.
 pub const DEADLINE: Duration = Duration::from_secs(30);
@@ -30,18 +28,14 @@ pub const CATCH_UP: Duration = Duration::from_secs(15);
 pub const TYPE: &str = "trino";
 pub const POOL: &str = "general";
 
-pub fn binary() -> &'static str {
-    env!("CARGO_BIN_EXE_discoveryd")
-}
-
 /// A cluster of `nodes` with the harness defaults (inventory reload 200 ms, anti-entropy
 /// every 1 s) plus `settings`.
 pub async fn cluster(nodes: usize, settings: &[(&str, &str)]) -> Cluster {
-    Cluster::start(binary(), nodes, settings).await
+    Cluster::start(discoveryd!(), nodes, settings).await
 }
 
 pub fn options(nodes: usize) -> ClusterOptions {
-    ClusterOptions::new(binary(), nodes)
+    ClusterOptions::new(discoveryd!(), nodes)
 }
 
 pub async fn status(c: &Cluster, i: usize) -> anyhow::Result<ReplicationStatus> {
@@ -141,7 +135,7 @@ pub async fn services_of_node(c: &Cluster, i: usize, node_id: &str) -> anyhow::R
 /// Announces one `TYPE` service `service_id` for `node_id` on node `i`; expects 202.
 pub async fn announce(c: &Cluster, i: usize, node_id: &str, service_id: &str) {
     let status = c
-        .announce(i, node_id, &announcement(service_id, TYPE))
+        .announce(i, node_id, &standard_announcement(service_id, TYPE))
         .await
         .expect("announce request failed");
     assert_eq!(
@@ -155,7 +149,15 @@ pub async fn announce(c: &Cluster, i: usize, node_id: &str, service_id: &str) {
 /// Creates a static service on node `i`; expects 201 and returns its id.
 pub async fn add_static(c: &Cluster, i: usize, service_type: &str, pool: &str) -> String {
     let (status, body) = c
-        .add_static(i, &static_announcement(service_type, pool))
+        .add_static(
+            i,
+            &static_announcement(
+                service_type,
+                pool,
+                None,
+                json!({"http": "http://10.0.0.2:8080"}),
+            ),
+        )
         .await
         .expect("static announce request failed");
     assert_eq!(
@@ -297,97 +299,4 @@ pub async fn wait_sync_rounds(c: &Cluster, rounds: u64) {
         },
     )
     .await
-}
-
-/// A TCP server that accepts connections and never answers: a hung peer.
-pub struct BlackHole {
-    pub url: String,
-    pub accepted: Arc<AtomicUsize>,
-}
-
-impl BlackHole {
-    pub async fn start(ip: &str) -> BlackHole {
-        let listener = TcpListener::bind((ip, 0))
-            .await
-            .expect("bind the black hole");
-        let url = format!("http://{}", listener.local_addr().expect("address"));
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let counter = Arc::clone(&accepted);
-        tokio::spawn(async move {
-            // Held open, never read nor answered, until the test's runtime ends.
-            let mut held: Vec<TcpStream> = Vec::new();
-            for _ in 0..10_000 {
-                let Ok((stream, _)) = listener.accept().await else {
-                    return;
-                };
-                counter.fetch_add(1, Ordering::Relaxed);
-                held.push(stream);
-            }
-        });
-        BlackHole { url, accepted }
-    }
-}
-
-/// One request a [`Recorder`] received.
-#[derive(Debug, Clone)]
-pub struct Recorded {
-    pub request_line: String,
-    pub user_agent: Option<String>,
-}
-
-/// An HTTP stub that records every request's first line and `User-Agent` and answers 404.
-pub struct Recorder {
-    pub url: String,
-    pub requests: Arc<Mutex<Vec<Recorded>>>,
-}
-
-impl Recorder {
-    pub async fn start(ip: &str) -> Recorder {
-        let listener = TcpListener::bind((ip, 0)).await.expect("bind the recorder");
-        let url = format!("http://{}", listener.local_addr().expect("address"));
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let log = Arc::clone(&requests);
-        tokio::spawn(async move {
-            for _ in 0..10_000 {
-                let Ok((stream, _)) = listener.accept().await else {
-                    return;
-                };
-                tokio::spawn(answer_404(stream, Arc::clone(&log)));
-            }
-        });
-        Recorder { url, requests }
-    }
-
-    pub fn recorded(&self) -> Vec<Recorded> {
-        self.requests.lock().map(|r| r.clone()).unwrap_or_default()
-    }
-}
-
-async fn answer_404(mut stream: TcpStream, log: Arc<Mutex<Vec<Recorded>>>) {
-    let mut head = Vec::new();
-    let mut buffer = [0u8; 4096];
-    // Read the request head (bounded); the body, if any, is ignored.
-    while head.len() < 64 * 1024 && !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        match stream.read(&mut buffer).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => head.extend_from_slice(&buffer[..n]),
-        }
-    }
-    let text = String::from_utf8_lossy(&head);
-    let mut lines = text.lines();
-    let request_line = lines.next().unwrap_or_default().to_owned();
-    let user_agent = lines
-        .filter_map(|l| l.split_once(':'))
-        .find(|(name, _)| name.trim().eq_ignore_ascii_case("user-agent"))
-        .map(|(_, value)| value.trim().to_owned());
-    if let Ok(mut log) = log.lock() {
-        log.push(Recorded {
-            request_line,
-            user_agent,
-        });
-    }
-    let _ = stream
-        .write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
-        .await;
-    let _ = stream.shutdown().await;
 }

@@ -9,9 +9,11 @@ use discovery_testkit::eventually;
 use tempfile::TempDir;
 use tokio::process::Command;
 
+use discovery_testkit::discoveryd;
+use discovery_testkit::ports::free_port;
+
 use crate::support::{
-    discoveryd, free_port, get_status, http_client, pid_in, process_gone, repo_root, run, signal,
-    Ran, DEADLINE,
+    get_status, http_client, pid_in, process_gone, repo_root, run, signal, Ran, DEADLINE,
 };
 
 /// How the launcher is told where the server binary is.
@@ -57,13 +59,13 @@ impl Install {
             .unwrap();
         }
         if let Binary::Beside = binary {
-            std::os::unix::fs::symlink(discoveryd(), dir.path().join("bin/discoveryd")).unwrap();
+            std::os::unix::fs::symlink(discoveryd!(), dir.path().join("bin/discoveryd")).unwrap();
         }
 
         // The shipped configuration, minus what would leave the test's sandbox: the port,
         // the bind address, the peers of the example inventory (not reachable from here);
         // data under the install directory as shipped (var/data), and no warm-up.
-        let port = free_port();
+        let port = free_port("127.0.0.1");
         let config = dir.path().join("etc/config.properties");
         let replaced = [
             "http-server.http.port",
@@ -111,10 +113,10 @@ impl Install {
         command.env_remove("DISCOVERYD");
         match self.binary {
             Binary::Flag => {
-                command.arg("--server-bin").arg(discoveryd());
+                command.arg("--server-bin").arg(discoveryd!());
             }
             Binary::Env => {
-                command.env("DISCOVERYD", discoveryd());
+                command.env("DISCOVERYD", discoveryd!());
             }
             Binary::Beside => {}
         }

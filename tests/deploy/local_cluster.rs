@@ -9,9 +9,13 @@ use serde_json::{json, Value};
 use tempfile::TempDir;
 use tokio::process::Command;
 
+use discovery_testkit::announcements::{announcement_in, service};
+use discovery_testkit::ports::free_ports;
+use discovery_testkit::{discoveryd, new_id};
+
 use crate::support::{
-    discovery_cli, discoveryd, free_ports, get_status, http_client, nginx, process_gone, repo_root,
-    run, signal, Ran, DEADLINE,
+    discovery_cli, get_status, http_client, nginx, process_gone, repo_root, run, signal, Ran,
+    DEADLINE,
 };
 
 const ENVIRONMENT: &str = "deploytest";
@@ -29,14 +33,14 @@ struct LocalCluster {
 impl LocalCluster {
     fn new(nginx: Option<PathBuf>) -> LocalCluster {
         let dir = tempfile::tempdir().unwrap();
-        let ports = free_ports(5);
+        let ports = free_ports("127.0.0.1", 5);
         let (node_ports, nginx_port, h2c_port) = (ports[..3].to_vec(), ports[3], ports[4]);
         let services: Vec<Value> = node_ports
             .iter()
             .enumerate()
             .map(|(i, port)| {
                 json!({
-                    "id": uuid::Uuid::new_v4().to_string(),
+                    "id": new_id(),
                     "nodeId": format!("node-{}", i + 1),
                     "type": "discovery",
                     "pool": "general",
@@ -83,7 +87,7 @@ impl LocalCluster {
             .arg(self.h2c_port.to_string())
             .args(["--set", "readiness.warm-up=0s", "--timeout", "45"])
             .args(["--stop-timeout", "20"])
-            .env("DISCOVERYD", discoveryd())
+            .env("DISCOVERYD", discoveryd!())
             .env("DISCOVERY_CLI", discovery_cli())
             .env_remove("DISCOVERY_CLUSTER_DIR")
             .env_remove("DISCOVERY_INVENTORY")
@@ -163,16 +167,16 @@ impl Drop for LocalCluster {
 }
 
 fn announcement(service_id: &str) -> Value {
-    json!({
-        "environment": ENVIRONMENT,
-        "pool": "general",
-        "location": "/deploy-test/worker-1",
-        "services": [{
-            "id": service_id,
-            "type": "presto-coordinator",
-            "properties": {"http": "http://10.9.8.7:8080"},
-        }],
-    })
+    announcement_in(
+        ENVIRONMENT,
+        "general",
+        "/deploy-test/worker-1",
+        vec![service(
+            service_id,
+            "presto-coordinator",
+            json!({"http": "http://10.9.8.7:8080"}),
+        )],
+    )
 }
 
 /// Every line of `template` except the upstream `server` lines and the `listen` line
@@ -249,7 +253,7 @@ async fn start_status_announce_through_nginx_stop() {
     assert_eq!(pids_before, pids_after);
 
     // An announcement through nginx reaches every node.
-    let service_id = uuid::Uuid::new_v4().to_string();
+    let service_id = new_id();
     let response = client
         .put(cluster.nginx_url("/v1/announcement/worker-1"))
         .json(&announcement(&service_id))

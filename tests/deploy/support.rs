@@ -1,9 +1,9 @@
 //! Running the deployment scripts and looking at what they left behind: commands with a
-//! deadline and captured output, free loopback ports, process liveness, HTTP probes, and
-//! nginx (installed with apt-get when missing).
+//! deadline and captured output, process liveness, HTTP probes. Free ports (the scripts
+//! take ports up front) and nginx (installed with apt-get when missing) come from the
+//! testkit.
 
 use std::fmt;
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command as StdCommand, Stdio};
 use std::time::Duration;
@@ -20,29 +20,8 @@ pub fn repo_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-pub fn discoveryd() -> &'static str {
-    env!("CARGO_BIN_EXE_discoveryd")
-}
-
 pub fn discovery_cli() -> &'static str {
     env!("CARGO_BIN_EXE_discovery")
-}
-
-/// A port that was free on 127.0.0.1 a moment ago.
-pub fn free_port() -> u16 {
-    let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
-    listener.local_addr().unwrap().port()
-}
-
-/// `n` distinct free ports (held together while they are chosen, so they differ).
-pub fn free_ports(n: usize) -> Vec<u16> {
-    let listeners: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind(("127.0.0.1", 0)).unwrap())
-        .collect();
-    listeners
-        .iter()
-        .map(|l| l.local_addr().unwrap().port())
-        .collect()
 }
 
 /// What a finished command did.
@@ -123,12 +102,9 @@ pub fn pid_in(line: &str) -> u32 {
         .unwrap_or_else(|| panic!("no pid in {line:?}"))
 }
 
+/// A client for probes: a script's server answers within 5 s or counts as not answering.
 pub fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .unwrap()
+    discovery_testkit::http::http_client(Duration::from_secs(5))
 }
 
 /// Status of `GET url`, or an error when nothing answered.

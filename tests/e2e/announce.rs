@@ -3,7 +3,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::support::{announcement, new_id, service, Reply, Server, ENV};
+use crate::support::{announcement, discoveryd, new_id, service, Reply, Server, ENV};
 
 fn storage(id: &str) -> Value {
     service(id, "storage", json!({"http": "http://localhost:1111"}))
@@ -33,7 +33,7 @@ fn expect_bad_request(server: &Server, reply: &Reply, needle: &str) {
 // Case 1.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn announce_is_202_with_an_empty_body_and_cache_control() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     let body = announcement("alpha", "/a/b/c", vec![storage(&new_id())]);
     let reply = server.put_announcement("n1", &body).await;
     server.expect_status(&reply, StatusCode::ACCEPTED);
@@ -52,7 +52,7 @@ async fn announce_is_202_with_an_empty_body_and_cache_control() {
 // Case 2.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lookup_by_type_and_pool_returns_exactly_the_announced_service() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     let u1 = new_id();
     server
         .announce("n1", &announcement("alpha", "/a/b/c", vec![storage(&u1)]))
@@ -69,7 +69,7 @@ async fn lookup_by_type_and_pool_returns_exactly_the_announced_service() {
 // Case 3.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lookup_by_type_and_of_everything_include_the_service() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     let u1 = new_id();
     server
         .announce("n1", &announcement("alpha", "/a/b/c", vec![storage(&u1)]))
@@ -87,7 +87,7 @@ async fn lookup_by_type_and_of_everything_include_the_service() {
 // Case 4.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_type_or_pool_is_200_with_no_services() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     server
         .announce(
             "n1",
@@ -107,7 +107,7 @@ async fn unknown_type_or_pool_is_200_with_no_services() {
 // Case 5.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_announces_several_services_at_once() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     let (u1, u2, u3) = (new_id(), new_id(), new_id());
     let services = vec![
         service(&u1, "storage", json!({})),
@@ -134,7 +134,7 @@ async fn a_node_announces_several_services_at_once() {
 // Case 6.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn several_nodes_are_listed_and_filtered_by_type() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     let (u1, u2, u3) = (new_id(), new_id(), new_id());
     server
         .announce(
@@ -172,7 +172,7 @@ async fn several_nodes_are_listed_and_filtered_by_type() {
 // Case 7 (TestServiceResource).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lookups_filter_by_exact_type_and_pool() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     let (red_storage, red_web, green_storage, blue_storage) =
         (new_id(), new_id(), new_id(), new_id());
     server
@@ -259,7 +259,7 @@ async fn lookups_filter_by_exact_type_and_pool() {
 // Case 8. No pause between the two PUTs: per-key versions strictly increase.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_announcement_replaces_the_previous_services() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     let (u1, u2) = (new_id(), new_id());
     server
         .announce(
@@ -294,7 +294,7 @@ async fn a_new_announcement_replaces_the_previous_services() {
 // Case 9.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replacing_announcement_can_move_the_location() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     let u1 = new_id();
     server
         .announce(
@@ -316,7 +316,7 @@ async fn a_replacing_announcement_can_move_the_location() {
 // Case 10.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_location_defaults_to_somewhere_slash_node_id() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     let body = json!({"environment": ENV, "pool": "alpha", "services": [storage(&new_id())]});
     server.announce("test123", &body).await;
     let listed = server.services("/v1/service/storage/alpha").await;
@@ -330,7 +330,7 @@ async fn a_missing_location_defaults_to_somewhere_slash_node_id() {
 // Case 11, plus: an empty location is kept as is.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_null_location_defaults_like_a_missing_one_and_an_empty_one_is_kept() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     let body = json!({"environment": ENV, "pool": "alpha", "location": null, "services": [storage(&new_id())]});
     server.announce("test123", &body).await;
     let listed = server.services("/v1/service/storage/alpha").await;
@@ -354,7 +354,7 @@ async fn a_null_location_defaults_like_a_missing_one_and_an_empty_one_is_kept() 
 // Case 12.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn environment_mismatch_is_400_with_the_java_message_and_stores_nothing() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     let mut body = announcement("alpha", "/a", vec![storage(&new_id())]);
     body["environment"] = json!("production");
     let reply = server.put_announcement("n1", &body).await;
@@ -378,7 +378,7 @@ async fn environment_mismatch_is_400_with_the_java_message_and_stores_nothing() 
 // Case 13.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn environment_mismatch_is_400_and_keeps_the_previous_announcement() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     let u1 = new_id();
     server
         .announce("n1", &announcement("alpha", "/a", vec![storage(&u1)]))
@@ -398,7 +398,7 @@ async fn environment_mismatch_is_400_and_keeps_the_previous_announcement() {
 // Case 14.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_environment_is_400_provided_null() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     let without = json!({"pool": "alpha", "services": [storage(&new_id())]});
     let null = json!({"environment": null, "pool": "alpha", "services": [storage(&new_id())]});
     for body in [json!({}), without, null] {
@@ -415,7 +415,7 @@ async fn a_missing_environment_is_400_provided_null() {
 // Case 15.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_json_is_400_and_stores_nothing() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     for body in [
         &b"{\"environment\":"[..],
         b"",
@@ -452,7 +452,7 @@ async fn refused_and_previous_kept(server: &Server, body: Value, field: &str) {
 // Case 16: wrong JSON shapes; ours also refuses non-UUID service ids.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_json_shapes_are_400_naming_the_field_and_keep_the_previous_announcement() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     server
         .announce("n1", &announcement("alpha", "/a", vec![storage(&new_id())]))
         .await;
@@ -528,7 +528,7 @@ async fn wrong_json_shapes_are_400_naming_the_field_and_keep_the_previous_announ
 // Case 17 (Java: 500).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_pool_is_400_and_keeps_the_previous_announcement() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     server
         .announce("n1", &announcement("alpha", "/a", vec![storage(&new_id())]))
         .await;
@@ -557,7 +557,7 @@ async fn a_missing_pool_is_400_and_keeps_the_previous_announcement() {
 // Case 18 (Java: 500).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_or_null_services_is_400_and_keeps_the_previous_announcement() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     server
         .announce("n1", &announcement("alpha", "/a", vec![storage(&new_id())]))
         .await;
@@ -572,7 +572,7 @@ async fn missing_or_null_services_is_400_and_keeps_the_previous_announcement() {
 // Case 19 (Java: 500).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_service_missing_id_type_or_properties_is_400_and_stores_nothing() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     server
         .announce("n1", &announcement("alpha", "/a", vec![storage(&new_id())]))
         .await;
@@ -599,7 +599,7 @@ async fn a_service_missing_id_type_or_properties_is_400_and_stores_nothing() {
 // Case 20.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_fields_are_ignored_and_the_node_id_comes_from_the_path() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     let u1 = new_id();
     let body = json!({"environment": ENV, "nodeId": "other", "foo": 1, "pool": "alpha", "location": "/x",
         "services": [{"id": u1, "type": "storage", "bar": true, "properties": {"http": "h"}}]});
@@ -623,7 +623,7 @@ async fn unknown_fields_are_ignored_and_the_node_id_comes_from_the_path() {
 // Case 21.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn numbers_and_booleans_in_properties_become_strings() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     let body = announcement(
         "alpha",
         "/a",
@@ -645,7 +645,7 @@ async fn numbers_and_booleans_in_properties_become_strings() {
 // Case 22, plus the content types we accept.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_non_json_content_type_is_415_and_stores_nothing() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     let body = serde_json::to_vec(&announcement("alpha", "/a", vec![storage(&new_id())]))
         .expect("serialises");
     for content_type in [
@@ -671,7 +671,7 @@ async fn a_non_json_content_type_is_415_and_stores_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_with_a_charset_or_no_content_type_at_all_is_accepted() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     let (u1, u2, u3) = (new_id(), new_id(), new_id());
     let body = |id: &str| {
         serde_json::to_vec(&announcement("alpha", "/a", vec![storage(id)])).expect("serialises")
@@ -716,7 +716,7 @@ async fn json_with_a_charset_or_no_content_type_at_all_is_accepted() {
 // Case 23.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn empty_services_is_202_and_clears_the_node() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     server
         .announce("n1", &announcement("alpha", "/a", vec![storage(&new_id())]))
         .await;
@@ -744,7 +744,7 @@ async fn empty_services_is_202_and_clears_the_node() {
 // Case 24.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_service_id_from_two_nodes_is_listed_once() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     let u1 = new_id();
     server
         .announce("n1", &announcement("alpha", "/n1", vec![storage(&u1)]))
@@ -769,7 +769,7 @@ async fn the_same_service_id_from_two_nodes_is_listed_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exact_duplicate_services_in_one_announcement_collapse() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     let u1 = new_id();
     server
         .announce(
@@ -786,7 +786,7 @@ async fn exact_duplicate_services_in_one_announcement_collapse() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_different_services_with_one_id_in_one_announcement_are_400() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     server
         .announce("n1", &announcement("alpha", "/a", vec![storage(&new_id())]))
         .await;
@@ -802,7 +802,7 @@ async fn two_different_services_with_one_id_in_one_announcement_are_400() {
 // Case 26, plus: an unknown path is 404.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_method_is_405_and_an_unknown_path_404() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     let reply = server.get("/v1/announcement/n1").await;
     server.expect_status(&reply, StatusCode::METHOD_NOT_ALLOWED);
     let reply = server
@@ -837,7 +837,7 @@ async fn a_wrong_method_is_405_and_an_unknown_path_404() {
 // while POST/GET on the path stay the static-announcement endpoints.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_named_static_can_announce_and_unannounce() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     let u1 = new_id();
     server
         .announce("static", &announcement("alpha", "/s", vec![storage(&u1)]))
@@ -882,7 +882,7 @@ async fn a_node_named_static_can_announce_and_unannounce() {
 // Case 28 (TestTestingDiscoveryServer): what an airlift client sends.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn airlift_client_round_trip() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     let node = "8c1f0d1e-0000-4000-8000-000000000001";
     server.check_eq(
         server.services("/v1/service/taco").await,

@@ -17,7 +17,7 @@ use discovery_testkit::{eventually, Cluster};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::support::{announcement, binary, new_id, service, Reply, Server, DEADLINE, ENV};
+use crate::support::{announcement, discoveryd, new_id, service, Reply, Server, DEADLINE, ENV};
 
 /// A stand-in for a Trino node: answers `GET /v1/info` with a document the test can
 /// change, and counts the requests.
@@ -139,7 +139,7 @@ async fn wait_listed(server: &Server, node_id: &str) -> Value {
 
 #[tokio::test]
 async fn an_announced_node_is_listed_under_trino_with_its_facts_next_to_airlift_nodes() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     let fake = FakeTrino::start("announce-w1", ENV).await;
     let airlift_id = new_id();
     server
@@ -246,7 +246,7 @@ async fn an_announced_node_is_listed_under_trino_with_its_facts_next_to_airlift_
 
 #[tokio::test]
 async fn a_node_of_another_environment_is_refused_logged_once_and_never_listed() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     let fake = FakeTrino::start("prod-w1", "production").await;
     // The first POST is accepted before the facts are known; once they are, the POST is
     // refused with the airlift announcement's message.
@@ -288,7 +288,7 @@ async fn a_node_of_another_environment_is_refused_logged_once_and_never_listed()
 
 #[tokio::test]
 async fn bad_bodies_get_a_one_line_400_and_nothing_is_stored_or_fetched() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     let fake = FakeTrino::start("w-bad", ENV).await;
     let authority = fake.uri.trim_start_matches("http://").to_owned();
     let too_long = format!("{}/{}", fake.uri, "a".repeat(3000));
@@ -348,7 +348,7 @@ async fn bad_bodies_get_a_one_line_400_and_nothing_is_stored_or_fetched() {
 
 #[tokio::test]
 async fn an_announce_mode_entry_expires_after_its_max_age_without_posts() {
-    let server = Server::start_with(|o| o.set("trino-announce.max-age", "2s"));
+    let server = Server::start_with(discoveryd!(), |o| o.set("trino-announce.max-age", "2s"));
     let fake = FakeTrino::start("short-w1", ENV).await;
     let sent = Instant::now();
     announce(&server, &fake.uri).await;
@@ -388,15 +388,10 @@ async fn an_announce_mode_entry_expires_after_its_max_age_without_posts() {
 
 #[tokio::test]
 async fn new_uris_beyond_the_tracking_limit_get_503_and_unreachable_nodes_are_never_listed() {
-    let server = Server::start_with(|o| o.set("trino-announce.max-nodes", "2"));
+    let server = Server::start_with(discoveryd!(), |o| o.set("trino-announce.max-nodes", "2"));
     let listed = FakeTrino::start("cap-w1", ENV).await;
     // A port where nothing listens: the announcement is accepted, the fetch fails.
-    let closed = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let addr = listener.local_addr().expect("address");
-        drop(listener);
-        format!("http://{addr}")
-    };
+    let closed = discovery_testkit::ports::closed_url("127.0.0.1");
     announce(&server, &listed.uri).await;
     announce(&server, &closed).await;
     let third = post_announce(&server, b"http://127.0.0.1:1").await;
@@ -418,7 +413,7 @@ async fn new_uris_beyond_the_tracking_limit_get_503_and_unreachable_nodes_are_ne
 
 #[tokio::test]
 async fn an_announce_mode_node_cannot_take_the_node_id_of_an_airlift_node() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     let airlift_id = new_id();
     server
         .announce(
@@ -454,7 +449,7 @@ async fn an_announce_mode_node_cannot_take_the_node_id_of_an_airlift_node() {
 
 #[tokio::test]
 async fn announce_mode_can_be_switched_off() {
-    let server = Server::start_with(|o| o.set("trino-announce.enabled", "false"));
+    let server = Server::start_with(discoveryd!(), |o| o.set("trino-announce.enabled", "false"));
     let reply = post_announce(&server, b"http://127.0.0.1:1").await;
     server.expect_status(&reply, StatusCode::NOT_FOUND);
     let reply = server.get("/v1/announce").await;
@@ -463,7 +458,7 @@ async fn announce_mode_can_be_switched_off() {
 
 #[tokio::test]
 async fn an_announce_mode_node_replicates_to_peers() {
-    let cluster = Cluster::start(binary(), 2, &[]).await;
+    let cluster = Cluster::start(discoveryd!(), 2, &[]).await;
     let fake = FakeTrino::start("replicated-w1", ENV).await;
     let url = cluster.url(0, "/v1/announce");
     let response = cluster

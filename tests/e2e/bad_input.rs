@@ -4,7 +4,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::support::{
-    announcement, b64, new_id, now_ms, service, static_announcement, Reply, Server, ENV,
+    announcement, b64, discoveryd, new_id, now_ms, service, static_announcement, Reply, Server, ENV,
 };
 
 const JSON: &str = "application/json";
@@ -85,7 +85,7 @@ async fn snapshot(server: &Server) -> (Vec<Value>, Vec<Value>) {
 
 /// A server holding one dynamic and one static service, so "unchanged" means something.
 async fn seeded() -> Server {
-    let server = Server::start_with(|o| o.set("discovery.max-age", "10m"));
+    let server = Server::start_with(discoveryd!(), |o| o.set("discovery.max-age", "10m"));
     server
         .announce(
             "n1",
@@ -214,7 +214,7 @@ async fn hostile_paths_get_a_4xx_and_change_nothing() {
 /// and the server keeps answering.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn extreme_numbers_in_raw_entries_never_give_a_5xx() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     let services = |node: &str| {
         let value =
             json!([{"id": new_id(), "nodeId": node, "type": "t", "pool": "p", "properties": {}}]);
@@ -262,7 +262,9 @@ async fn extreme_numbers_in_raw_entries_never_give_a_5xx() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_over_max_request_size_is_413_and_stores_nothing() {
-    let server = Server::start_with(|o| o.set("http-server.max-request-size", "2kB"));
+    let server = Server::start_with(discoveryd!(), |o| {
+        o.set("http-server.max-request-size", "2kB")
+    });
     let padding = |n: usize| "x".repeat(n);
     let big = announcement(
         "alpha",
@@ -299,7 +301,7 @@ async fn a_body_over_max_request_size_is_413_and_stores_nothing() {
 /// is a 400 naming the field, and nothing is stored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn size_limits_accept_the_bound_and_refuse_one_more() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     let one = |properties: Value| vec![service(&new_id(), "t", properties)];
     let many_properties =
         |n: usize| Value::Object((0..n).map(|i| (format!("p{i}"), json!("v"))).collect());

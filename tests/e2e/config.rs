@@ -7,24 +7,16 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 use crate::support::{
-    announcement, binary, dynamic_entry, new_id, now_ms, service, Server, DEADLINE,
+    announcement, discoveryd, dynamic_entry, new_id, now_ms, service, storage_node, Server,
+    DEADLINE,
 };
 
 // Case 71: with no overrides, dynamic entries live 30 s; announce and lookup answers say
 // max-age=10; tombstones are kept for a day; bodies up to 1 MB are read.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn defaults_give_a_30_second_max_age_and_one_day_tombstones() {
-    let server = Server::start();
-    let reply = server
-        .put_announcement(
-            "n1",
-            &announcement(
-                "alpha",
-                "/a",
-                vec![service(&new_id(), "storage", json!({}))],
-            ),
-        )
-        .await;
+    let server = Server::start(discoveryd!());
+    let reply = server.put_announcement("n1", &storage_node()).await;
     server.expect_status(&reply, StatusCode::ACCEPTED);
     server.check_eq(
         reply.header("cache-control"),
@@ -121,7 +113,7 @@ async fn an_airlift_properties_file_with_node_properties_beside_it_is_read() {
     )
     .expect("write node.properties");
     let config_arg = config.display().to_string();
-    let server = Server::start_with(|mut options| {
+    let server = Server::start_with(discoveryd!(), |mut options| {
         options.args = vec!["--config".into(), config_arg];
         options
     });
@@ -144,16 +136,7 @@ async fn an_airlift_properties_file_with_node_properties_beside_it_is_read() {
         "static.db.location is a known airlift key, not warned about as unknown",
     );
     // discovery.max-age from the file applies.
-    server
-        .announce(
-            "n1",
-            &announcement(
-                "alpha",
-                "/a",
-                vec![service(&new_id(), "storage", json!({}))],
-            ),
-        )
-        .await;
+    server.announce("n1", &storage_node()).await;
     let entry = server.raw_entry("dynamic", "n1").await;
     server.check_eq(
         entry.as_ref().and_then(|e| e["maxAgeInMs"].as_i64()),
@@ -167,7 +150,7 @@ async fn an_airlift_properties_file_with_node_properties_beside_it_is_read() {
 async fn run_to_exit(args: &[&str]) -> (std::process::ExitStatus, String) {
     let dir = tempfile::tempdir().expect("temporary directory");
     let data = dir.path().join("data");
-    let mut command = tokio::process::Command::new(binary());
+    let mut command = tokio::process::Command::new(discoveryd!());
     command
         .args(["--set", "node.environment=testing"])
         .args(["--set", "node.bind-ip=127.0.0.1"])
@@ -240,20 +223,11 @@ async fn a_malformed_value_of_a_known_key_stops_startup_naming_the_key() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lookup_and_announce_max_age_are_configurable() {
-    let server = Server::start_with(|o| {
+    let server = Server::start_with(discoveryd!(), |o| {
         o.set("discovery.lookup-max-age", "3s")
             .set("discovery.announce-max-age", "4s")
     });
-    let reply = server
-        .put_announcement(
-            "n1",
-            &announcement(
-                "alpha",
-                "/a",
-                vec![service(&new_id(), "storage", json!({}))],
-            ),
-        )
-        .await;
+    let reply = server.put_announcement("n1", &storage_node()).await;
     server.expect_status(&reply, StatusCode::ACCEPTED);
     server.check_eq(
         reply.header("cache-control"),
@@ -286,14 +260,8 @@ async fn lookup_and_announce_max_age_are_configurable() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_store_refuses_new_keys_with_503_and_keeps_serving_existing_ones() {
-    let server = Server::start_with(|o| o.set("dynamic.store.max-entries", "3"));
-    let body = || {
-        announcement(
-            "alpha",
-            "/a",
-            vec![service(&new_id(), "storage", json!({}))],
-        )
-    };
+    let server = Server::start_with(discoveryd!(), |o| o.set("dynamic.store.max-entries", "3"));
+    let body = || storage_node();
     for node in ["n1", "n2", "n3"] {
         server.announce(node, &body()).await;
     }
@@ -327,14 +295,8 @@ async fn a_full_store_refuses_new_keys_with_503_and_keeps_serving_existing_ones(
 // it: 503 with Retry-After".
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_batch_into_a_full_store_is_not_acknowledged() {
-    let server = Server::start_with(|o| o.set("dynamic.store.max-entries", "3"));
-    let body = || {
-        announcement(
-            "alpha",
-            "/a",
-            vec![service(&new_id(), "storage", json!({}))],
-        )
-    };
+    let server = Server::start_with(discoveryd!(), |o| o.set("dynamic.store.max-entries", "3"));
+    let body = || storage_node();
     for node in ["n1", "n2", "n3"] {
         server.announce(node, &body()).await;
     }
@@ -362,22 +324,13 @@ async fn a_store_batch_into_a_full_store_is_not_acknowledged() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_collection_removes_expired_entries_and_old_tombstones_from_the_raw_store() {
-    let server = Server::start_with(|o| {
+    let server = Server::start_with(discoveryd!(), |o| {
         o.set("discovery.max-age", "1s")
             .set("dynamic.store.gc-interval", "100ms")
             .set("dynamic.store.tombstone-max-age", "1s")
     });
     let sent = std::time::Instant::now();
-    server
-        .announce(
-            "expiring",
-            &announcement(
-                "alpha",
-                "/a",
-                vec![service(&new_id(), "storage", json!({}))],
-            ),
-        )
-        .await;
+    server.announce("expiring", &storage_node()).await;
     server.unannounce("deleted").await;
     for key in ["expiring", "deleted"] {
         let gone_after =

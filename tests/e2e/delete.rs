@@ -3,12 +3,12 @@
 
 use serde_json::json;
 
-use crate::support::{announcement, b64, new_id, service, Server};
+use crate::support::{announcement, b64, discoveryd, new_id, service, storage_node, Server};
 
 // Case 29 (TestDynamicAnnouncementResource.testDelete).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delete_is_204_and_removes_only_that_nodes_services() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     let (blue_storage, blue_web, red_storage) = (new_id(), new_id(), new_id());
     server
         .announce(
@@ -54,17 +54,8 @@ async fn delete_is_204_and_removes_only_that_nodes_services() {
 // Case 30.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_an_unknown_node_is_204_and_changes_nothing_else() {
-    let server = Server::start();
-    server
-        .announce(
-            "n1",
-            &announcement(
-                "alpha",
-                "/a",
-                vec![service(&new_id(), "storage", json!({}))],
-            ),
-        )
-        .await;
+    let server = Server::start(discoveryd!());
+    server.announce("n1", &storage_node()).await;
     let before = server.services("/v1/service").await;
     server.unannounce("never-announced").await;
     server.check_eq(
@@ -82,7 +73,7 @@ async fn deleting_an_unknown_node_is_204_and_changes_nothing_else() {
 // Case 31, without Java's ≥1 ms pauses: every local write gets a higher version.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn put_delete_put_back_to_back_ends_visible() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     for round in 0..25 {
         let node = format!("n{round}");
         let id = new_id();
@@ -101,14 +92,10 @@ async fn put_delete_put_back_to_back_ends_visible() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn put_immediately_followed_by_delete_ends_invisible() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     for round in 0..25 {
         let node = format!("n{round}");
-        let body = announcement(
-            "alpha",
-            "/a",
-            vec![service(&new_id(), "storage", json!({}))],
-        );
+        let body = storage_node();
         server.announce(&node, &body).await;
         server.unannounce(&node).await;
         server.check_eq(
@@ -137,17 +124,8 @@ async fn put_immediately_followed_by_delete_ends_invisible() {
 // Case 32.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delete_leaves_a_tombstone_in_the_raw_store() {
-    let server = Server::start();
-    server
-        .announce(
-            "n1",
-            &announcement(
-                "alpha",
-                "/a",
-                vec![service(&new_id(), "storage", json!({}))],
-            ),
-        )
-        .await;
+    let server = Server::start(discoveryd!());
+    server.announce("n1", &storage_node()).await;
     let announced = server.raw_entry("dynamic", "n1").await;
     let announced_version = announced
         .as_ref()
@@ -186,15 +164,11 @@ async fn delete_leaves_a_tombstone_in_the_raw_store() {
 // same millisecond. Java loses the DELETE (or the second PUT) then; ours must not.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipelined_put_delete_put_and_put_delete_keep_every_write() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     for round in 0..20 {
         let visible = format!("visible-{round}");
         let invisible = format!("invisible-{round}");
-        let body = announcement(
-            "alpha",
-            "/a",
-            vec![service(&new_id(), "storage", json!({}))],
-        );
+        let body = storage_node();
         let statuses = server
             .pipeline(&[
                 ("PUT", format!("/v1/announcement/{visible}"), Some(&body)),
@@ -223,7 +197,7 @@ async fn pipelined_put_delete_put_and_put_delete_keep_every_write() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn versions_of_one_key_strictly_increase_even_within_a_millisecond() {
     const WRITES: i64 = 200;
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     server.unannounce("hot").await;
     let version = |entry: Option<serde_json::Value>| {
         entry

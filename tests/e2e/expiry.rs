@@ -12,12 +12,14 @@ use discovery_testkit::eventually;
 use serde_json::{json, Value};
 use tokio::time::MissedTickBehavior;
 
-use crate::support::{announcement, new_id, now_ms, service, unb64, Server, DEADLINE};
+use crate::support::{
+    announcement, discoveryd, new_id, now_ms, service, storage_node, unb64, Server, DEADLINE,
+};
 
 const MAX_AGE: Duration = Duration::from_secs(2);
 
 fn short_lived() -> Server {
-    Server::start_with(|o| o.set("discovery.max-age", "2s"))
+    Server::start_with(discoveryd!(), |o| o.set("discovery.max-age", "2s"))
 }
 
 /// Polls until `node` has no services; returns the time from `sent` to the first reply
@@ -47,16 +49,7 @@ async fn wait_until_expired(server: &Server, node: &str, sent: Instant) -> Durat
 async fn an_announcement_expires_after_max_age_without_a_delete() {
     let server = short_lived();
     let sent = Instant::now();
-    server
-        .announce(
-            "n1",
-            &announcement(
-                "alpha",
-                "/a",
-                vec![service(&new_id(), "storage", json!({}))],
-            ),
-        )
-        .await;
+    server.announce("n1", &storage_node()).await;
     server.check_eq(
         server.services_of_node("n1").await.len(),
         1,
@@ -74,11 +67,7 @@ async fn an_announcement_expires_after_max_age_without_a_delete() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn re_announcing_keeps_a_node_alive() {
     let server = short_lived();
-    let body = announcement(
-        "alpha",
-        "/a",
-        vec![service(&new_id(), "storage", json!({}))],
-    );
+    let body = storage_node();
     let mut ticks = tokio::time::interval(Duration::from_millis(250));
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let started = Instant::now();
@@ -192,7 +181,7 @@ async fn the_raw_entry_right_after_a_put_has_max_age_and_sequence_equal_to_times
 async fn five_thousand_nodes_are_all_listed() {
     const NODES: usize = 5000;
     const WORKERS: usize = 50;
-    let server = Arc::new(Server::start_with(|o| {
+    let server = Arc::new(Server::start_with(discoveryd!(), |o| {
         o.set("discovery.max-age", "10m").set("log.level", "info")
     }));
     let ids: Vec<String> = (0..NODES).map(|_| new_id()).collect();

@@ -6,7 +6,7 @@
 use reqwest::{StatusCode, Version};
 use serde_json::json;
 
-use crate::support::{announcement, new_id, service, Server};
+use crate::support::{announcement, discoveryd, new_id, service, Server};
 
 fn h2c_client() -> reqwest::Client {
     reqwest::Client::builder()
@@ -18,7 +18,7 @@ fn h2c_client() -> reqwest::Client {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn announcements_and_lookups_work_over_cleartext_http2_beside_http1() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     let client = h2c_client();
     let id = new_id();
     let body = announcement(

@@ -4,7 +4,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::support::{announcement, new_id, service, Reply, Server};
+use crate::support::{announcement, discoveryd, new_id, service, storage_node, Reply, Server};
 
 async fn etag_of(server: &Server, path: &str) -> (String, Vec<u8>) {
     let reply = server.get(path).await;
@@ -34,17 +34,8 @@ fn expect_not_modified(server: &Server, reply: &Reply, tag: &str) {
 // Case 25: Java sends neither Cache-Control nor ETag; ours sends both.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lookups_are_json_with_cache_control_etag_nosniff_and_a_trailing_newline() {
-    let server = Server::start();
-    server
-        .announce(
-            "n1",
-            &announcement(
-                "alpha",
-                "/a",
-                vec![service(&new_id(), "storage", json!({}))],
-            ),
-        )
-        .await;
+    let server = Server::start(discoveryd!());
+    server.announce("n1", &storage_node()).await;
     for path in [
         "/v1/service",
         "/v1/service/storage",
@@ -94,17 +85,8 @@ async fn lookups_are_json_with_cache_control_etag_nosniff_and_a_trailing_newline
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_current_tag_in_if_none_match_or_an_etag_header_gives_304() {
-    let server = Server::start();
-    server
-        .announce(
-            "n1",
-            &announcement(
-                "alpha",
-                "/a",
-                vec![service(&new_id(), "storage", json!({}))],
-            ),
-        )
-        .await;
+    let server = Server::start(discoveryd!());
+    server.announce("n1", &storage_node()).await;
     let path = "/v1/service/storage/alpha";
     let (tag, _) = etag_of(&server, path).await;
 
@@ -135,7 +117,7 @@ async fn the_current_tag_in_if_none_match_or_an_etag_header_gives_304() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_etag_changes_exactly_when_the_answer_changes() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     let path = "/v1/service/storage/alpha";
     let u1 = new_id();
     let original = announcement(
@@ -206,7 +188,7 @@ async fn the_etag_changes_exactly_when_the_answer_changes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn services_are_sorted_by_id() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     let mut all = Vec::new();
     for n in 0..8 {
         let ids: Vec<String> = (0..3).map(|_| new_id()).collect();
@@ -235,7 +217,7 @@ async fn services_are_sorted_by_id() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_is_visible_on_the_very_next_lookup() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     for round in 0..20 {
         let node = format!("n{round}");
         let id = new_id();
@@ -261,7 +243,7 @@ async fn a_write_is_visible_on_the_very_next_lookup() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn double_slash_paths_work() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     let u1 = new_id();
     let body = serde_json::to_vec(&announcement(
         "alpha",
@@ -301,17 +283,8 @@ async fn double_slash_paths_work() {
 // Java honours `?pretty` and `?jsonp=`; ours ignores query strings (no JSONP).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn query_strings_are_ignored() {
-    let server = Server::start();
-    server
-        .announce(
-            "n1",
-            &announcement(
-                "alpha",
-                "/a",
-                vec![service(&new_id(), "storage", json!({}))],
-            ),
-        )
-        .await;
+    let server = Server::start(discoveryd!());
+    server.announce("n1", &storage_node()).await;
     let plain = server.get("/v1/service/storage").await;
     for query in ["?pretty", "?jsonp=alert", "?pretty&jsonp=cb", "?x=%ff"] {
         let reply = server.get(&format!("/v1/service/storage{query}")).await;
@@ -329,7 +302,7 @@ async fn query_strings_are_ignored() {
 // client moving between them behind a load balancer keeps getting 304s.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_servers_with_the_same_services_give_the_same_etag() {
-    let (a, b) = (Server::start(), Server::start());
+    let (a, b) = (Server::start(discoveryd!()), Server::start(discoveryd!()));
     let services: Vec<_> = (0..5)
         .map(|i| {
             service(

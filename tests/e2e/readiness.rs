@@ -8,12 +8,12 @@ use discovery_testkit::eventually;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::support::{announcement, new_id, service, Server, DEADLINE};
+use crate::support::{announcement, discoveryd, new_id, service, Server, DEADLINE};
 
 #[tokio::test]
 async fn lookups_wait_for_the_warm_up_while_announcements_are_accepted() {
     let started = Instant::now();
-    let server = Server::start_with(|o| o.set("readiness.warm-up", "2s"));
+    let server = Server::start_with(discoveryd!(), |o| o.set("readiness.warm-up", "2s"));
 
     let live = server.get("/v1/health/live").await;
     server.expect_status(&live, StatusCode::OK);
@@ -66,7 +66,7 @@ async fn lookups_wait_for_the_warm_up_while_announcements_are_accepted() {
 
 #[tokio::test]
 async fn a_warm_up_of_zero_serves_lookups_at_once_and_readiness_never_goes_back() {
-    let server = Server::start_with(|o| o.set("readiness.warm-up", "0s"));
+    let server = Server::start_with(discoveryd!(), |o| o.set("readiness.warm-up", "0s"));
     server.expect_status(&server.get("/v1/health/ready").await, StatusCode::OK);
     server.expect_status(&server.get("/v1/service").await, StatusCode::OK);
     server.expect_status(&server.get("/v1/health/ready").await, StatusCode::OK);

@@ -4,10 +4,10 @@
 
 use serde_json::{json, Value};
 
-use crate::support::{announcement, new_id, service, static_announcement, Server};
+use crate::support::{announcement, discoveryd, new_id, service, static_announcement, Server};
 
 fn long_lived() -> Server {
-    Server::start_with(|o| o.set("discovery.max-age", "60s"))
+    Server::start_with(discoveryd!(), |o| o.set("discovery.max-age", "60s"))
 }
 
 /// The `node_id=` field of a log line.

@@ -6,7 +6,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use tokio::time::MissedTickBehavior;
 
-use crate::support::{announcement, new_id, service, static_announcement, unb64, Server, ENV};
+use crate::support::{
+    announcement, discoveryd, new_id, service, static_announcement, unb64, Server, ENV,
+};
 
 fn apple() -> Value {
     static_announcement("apple", "red", "/a/b/c", json!({"http": "http://host"}))
@@ -22,7 +24,7 @@ fn id_of(server: &Server, created: &Value) -> String {
 // Case 38.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn static_post_is_201_with_location_and_the_service_without_node_id() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     let reply = server.post_static(&apple()).await;
     server.expect_status(&reply, StatusCode::CREATED);
     server.check_eq(
@@ -89,7 +91,7 @@ async fn static_post_is_201_with_location_and_the_service_without_node_id() {
 // Case 39.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_static_service_is_listed_by_type_and_pool_without_node_id() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     let created = server.create_static(&apple()).await;
     for path in ["/v1/service/apple/red", "/v1/service/apple", "/v1/service"] {
         server.check_eq(server.services(path).await, vec![created.clone()], path);
@@ -104,7 +106,7 @@ async fn a_static_service_is_listed_by_type_and_pool_without_node_id() {
 // Case 40.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_static_listing_holds_only_static_services() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     server
         .announce(
             "n1",
@@ -123,7 +125,7 @@ async fn the_static_listing_holds_only_static_services() {
 // Case 41.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_static_location_defaults_to_somewhere_slash_id() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     for body in [
         json!({"environment": ENV, "type": "apple", "pool": "red", "properties": {}}),
         json!({"environment": ENV, "type": "apple", "pool": "red", "location": null, "properties": {}}),
@@ -166,7 +168,7 @@ async fn static_refused(server: &Server, body: &Value, needle: &str) {
 // Case 42.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn static_environment_mismatch_is_400_and_stores_nothing() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     let mut body = apple();
     body["environment"] = json!("production");
     static_refused(
@@ -189,7 +191,7 @@ async fn static_environment_mismatch_is_400_and_stores_nothing() {
 // Case 43 (Java: 500).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn static_with_a_missing_or_wrong_field_is_400_naming_it() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     for field in ["type", "pool", "properties"] {
         let mut body = apple();
         body.as_object_mut().expect("an object").remove(field);
@@ -224,7 +226,7 @@ async fn static_with_a_missing_or_wrong_field_is_400_naming_it() {
 // Case 44 (testDelete: of red and blue, deleting blue leaves exactly red).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_a_static_service_removes_it_from_every_listing() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     let red = server
         .create_static(&static_announcement("apple", "red", "/r", json!({})))
         .await;
@@ -261,7 +263,7 @@ async fn deleting_a_static_service_removes_it_from_every_listing() {
 // Case 45, plus: ids that cannot be service ids are refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_an_unknown_static_id_is_204_and_a_non_uuid_id_400() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     let created = server.create_static(&apple()).await;
     let reply = server
         .delete(&format!("/v1/announcement/static/{}", new_id()))
@@ -296,7 +298,7 @@ async fn deleting_an_unknown_static_id_is_204_and_a_non_uuid_id_400() {
 // announcement made at the same time expires.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn static_services_never_expire() {
-    let server = Server::start_with(|o| o.set("discovery.max-age", "2s"));
+    let server = Server::start_with(discoveryd!(), |o| o.set("discovery.max-age", "2s"));
     let created = server.create_static(&apple()).await;
     server
         .announce(
@@ -329,7 +331,7 @@ async fn static_services_never_expire() {
 // Case 47.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dynamic_and_static_services_of_one_type_and_pool_are_both_listed() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     let u1 = new_id();
     server
         .announce(
@@ -353,7 +355,7 @@ async fn dynamic_and_static_services_of_one_type_and_pool_are_both_listed() {
 // and gives no nodeId (the server generates the id, as in Java).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn static_unknown_fields_are_ignored_and_the_id_is_generated() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     let given = new_id();
     let mut body = apple();
     body["id"] = json!(given);

@@ -4,7 +4,7 @@ use discovery_types::{WireEntry, WireVersion};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::support::{b64, dynamic_entry, new_id, now_ms, stored_service, Server};
+use crate::support::{b64, discoveryd, dynamic_entry, new_id, now_ms, stored_service, Server};
 
 const SMILE: &str = "application/x-jackson-smile";
 
@@ -48,7 +48,7 @@ async fn post_smile(server: &Server, store: &str, body: Vec<u8>) -> crate::suppo
 // Case 49.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_store_is_404_for_get_and_post() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     let reply = server.get("/v1/store/nosuch").await;
     server.expect_status(&reply, StatusCode::NOT_FOUND);
     let reply = server.post_entries("nosuch", &json!([])).await;
@@ -81,7 +81,7 @@ async fn store_node_x(server: &Server, u9: &str) -> i64 {
 // Case 50.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_posted_entry_is_applied_and_listed() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     let u9 = new_id();
     let version = store_node_x(&server, &u9).await;
     let entry = server.raw_entry("dynamic", "node-x").await;
@@ -95,7 +95,7 @@ async fn a_posted_entry_is_applied_and_listed() {
 // Case 51.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_older_version_is_ignored() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     let u9 = new_id();
     let version = store_node_x(&server, &u9).await;
     let reply = server
@@ -114,7 +114,7 @@ async fn an_older_version_is_ignored() {
 // bytes), so the outcome does not depend on arrival order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn equal_versions_are_decided_by_content_not_arrival_order() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     let u9 = new_id();
     let version = now_ms();
     let first = node_x(&u9, version, "/l");
@@ -179,7 +179,7 @@ async fn equal_versions_are_decided_by_content_not_arrival_order() {
 // Case 53.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_newer_tombstone_wins() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     let u9 = new_id();
     let version = store_node_x(&server, &u9).await;
     let tombstone = dynamic_entry("node-x", None, version + 1, version + 1, None);
@@ -196,7 +196,7 @@ async fn a_newer_tombstone_wins() {
 // Case 54.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_entry_expired_on_arrival_is_dropped() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     let old = now_ms() - 60_000;
     let services = json!([stored_service(&new_id(), "node-old", "t", "p", "/l")]);
     let entry = dynamic_entry("node-old", Some(&services), old, old, Some(30000));
@@ -217,7 +217,7 @@ async fn an_entry_expired_on_arrival_is_dropped() {
 // Case 55 (tombstone-max-age is 1 day by default).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_old_tombstone_is_dropped() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     let two_days_ago = now_ms() - 2 * 86_400_000;
     let tombstone = dynamic_entry("node-gone", None, two_days_ago, two_days_ago, None);
     let reply = server.post_entries("dynamic", &json!([tombstone])).await;
@@ -244,7 +244,7 @@ async fn an_old_tombstone_is_dropped() {
 // applied either.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_with_any_invalid_entry_is_400_and_applies_nothing() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     let now = now_ms();
     let dynamic_value = |services: Value| b64(serde_json::to_vec(&services).expect("serialises"));
     let good_services = json!([stored_service(&new_id(), "x", "t", "p", "/l")]);
@@ -406,7 +406,7 @@ async fn a_batch_with_any_invalid_entry_is_400_and_applies_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn store_posts_accept_json_and_smile_only() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     for content_type in ["text/plain", "application/octet-stream", "application/xml"] {
         let reply = server
             .send(
@@ -451,7 +451,7 @@ async fn store_posts_accept_json_and_smile_only() {
 // Java's exact bytes must be refused with a 400, not a 500.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_smile_batch_is_applied_and_java_fixture_bytes_are_400() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     // The fixture is well-formed Smile: it is refused for its content, not its encoding.
     let fixture: Vec<WireEntry> =
         serde_smile::from_slice(&hex(JAVA_FIXTURE_HEX)).expect("the fixture decodes");
@@ -503,7 +503,7 @@ async fn a_smile_batch_is_applied_and_java_fixture_bytes_are_400() {
 // Case 58, plus: without an Accept header the dump is JSON.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_smile_dump_has_the_smile_header_and_the_same_entries_as_json() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     server
         .announce(
             "n1",
@@ -578,7 +578,7 @@ async fn the_smile_dump_has_the_smile_header_and_the_same_entries_as_json() {
 // within the skew are applied.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn entries_from_too_far_in_the_future_are_not_stored() {
-    let server = Server::start();
+    let server = Server::start(discoveryd!());
     let soon = now_ms() + 20_000;
     let far = now_ms() + 10 * 60_000;
     let services = |node: &str| json!([stored_service(&new_id(), node, "t", "p", "/l")]);

@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use anyhow::{bail, ensure};
 use discovery_sim::{Fleet, FleetConfig, FleetReport, SimTime};
-pub use discovery_testkit::Stop;
-use discovery_testkit::{eventually, Cluster, ClusterOptions};
-use discovery_types::ServiceSet;
-
+use discovery_testkit::logs::tail;
 pub use discovery_testkit::nginx::unix_now;
-use discovery_testkit::nginx::{access_field as field, tail, Nginx};
+use discovery_testkit::nginx::{access_field as field, Nginx};
+pub use discovery_testkit::Stop;
+use discovery_testkit::{discoveryd, eventually, Cluster, ClusterOptions, ENVIRONMENT};
+use discovery_types::ServiceSet;
 
 /// `discovery.max-age`: an announcement's time-to-live.
 pub const TTL: Duration = Duration::from_secs(3);
@@ -54,14 +54,13 @@ impl Ha {
     /// Starts the cluster, waits until every node is ready, puts nginx in front, starts
     /// the fleet against nginx and waits until every coordinator sees every node.
     pub async fn start(name: &str) -> Ha {
-        let mut options = ClusterOptions::new(env!("CARGO_BIN_EXE_discoveryd"), NODES);
+        // Inventory reloads (200 ms) and anti-entropy (every 1 s) are the testkit's cluster
+        // defaults; the times of the fleet and of readiness are this harness's.
+        let mut options = ClusterOptions::new(discoveryd!(), NODES);
         for (key, value) in [
             ("discovery.max-age", millis(TTL)),
             ("discovery.announce-max-age", millis(ANNOUNCE_MAX_AGE)),
             ("discovery.lookup-max-age", millis(LOOKUP_INTERVAL)),
-            ("service-inventory.update-interval", "200ms".into()),
-            ("dynamic.store.remote.replication-interval", "1s".into()),
-            ("static.store.remote.replication-interval", "1s".into()),
             ("readiness.warm-up", millis(WARM_UP)),
             ("readiness.max-wait", millis(MAX_WAIT)),
         ] {
@@ -73,7 +72,7 @@ impl Ha {
         }
         let upstreams: Vec<String> = (0..NODES).map(|i| cluster.upstream(i)).collect();
         let nginx = Nginx::start(&cluster.spare_ip(0), &upstreams).await;
-        let config = FleetConfig::new(nginx.url(), discovery_testkit::cluster::ENVIRONMENT)
+        let config = FleetConfig::new(nginx.url(), ENVIRONMENT)
             .workers(WORKERS)
             .coordinators(COORDINATORS)
             .node_id_prefix(name)
@@ -310,38 +309,16 @@ impl Ha {
         out
     }
 
-    /// Digest roots (store → root) of every running node, read concurrently so that
-    /// nodes under constant renewals can be compared at one moment.
-    pub async fn digest_roots(&self) -> anyhow::Result<Vec<BTreeMap<String, String>>> {
-        let mut reads = tokio::task::JoinSet::new();
-        for i in self.cluster.running() {
-            let client = self.cluster.client().clone();
-            let url = self.cluster.url(i, "/v1/replication/status");
-            reads.spawn(async move {
-                let status: serde_json::Value = client.get(&url).send().await?.json().await?;
-                anyhow::Ok((i, Cluster::digest_roots(&status)))
-            });
-        }
-        let mut roots = Vec::new();
-        while let Some(read) = reads.join_next().await {
-            roots.push(read??);
-        }
-        roots.sort();
-        Ok(roots.into_iter().map(|(_, r)| r).collect())
-    }
-
-    /// Waits until every node reports the same digest roots as every other.
+    /// Waits until every node (all of them running) reports the same digest roots as
+    /// every other, and returns them (store → root). The testkit reads the nodes
+    /// concurrently, so that nodes under constant renewals are compared at one moment.
     pub async fn wait_same_digests(&self) -> BTreeMap<String, String> {
-        eventually(DEADLINE, "every node to hold the same entries", || async {
-            let roots = self.digest_roots().await?;
-            ensure!(roots.len() == NODES, "not every node answered: {roots:?}");
-            ensure!(
-                roots.windows(2).all(|w| w[0] == w[1]),
-                "roots differ: {roots:?}"
-            );
-            Ok(roots[0].clone())
-        })
-        .await
+        assert_eq!(
+            self.cluster.running().len(),
+            NODES,
+            "comparing digests needs every node running"
+        );
+        self.cluster.wait_converged().await
     }
 }
 

@@ -31,9 +31,12 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
 use base64::Engine as _;
-use discovery_testkit::cluster::ENVIRONMENT;
+use discovery_testkit::announcements::{announcement, service};
+use discovery_testkit::logs::tail;
 use discovery_testkit::nginx::Nginx;
-use discovery_testkit::{eventually, Cluster, DiscoveryProcess, ProcessOptions};
+use discovery_testkit::{
+    discoveryd, eventually, Cluster, DiscoveryProcess, ProcessOptions, ENVIRONMENT,
+};
 use serde_json::{json, Value};
 
 use crate::support::java::{self, Jdk};
@@ -62,10 +65,6 @@ const DELETE_DEADLINE: Duration = Duration::from_secs(15);
 /// One harness JVM at a time (see the module comment). A tokio mutex works across the
 /// separate runtimes of the tests and is not poisoned by a failing test.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-fn discoveryd() -> &'static str {
-    env!("CARGO_BIN_EXE_discoveryd")
-}
 
 // ---------------------------------------------------------------------------------------
 // The harness process.
@@ -271,9 +270,9 @@ impl AirliftClient {
         format!(
             "===== events of {} =====\n{}\n===== stderr of {} =====\n{}",
             self.name,
-            java::tail(&events.join("\n"), 80),
+            tail(&events.join("\n"), 80),
             self.name,
-            java::tail(&stderr, 80)
+            tail(&stderr, 80)
         )
     }
 }
@@ -331,11 +330,7 @@ fn count(requests: &[Logged], method: &str, path: &str, status: u16) -> usize {
 }
 
 fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .expect("cannot build an HTTP client")
+    discovery_testkit::http::http_client(Duration::from_secs(20))
 }
 
 /// `GET {base}/v1/service/{type}/{pool}`: the body and the ETag we sent.
@@ -378,16 +373,15 @@ async fn delete_announcement(base: &str, node_id: &str) {
 
 /// An announcement as a Trino worker sends it, with one `trino` service.
 fn worker_announcement(service_id: &str, http: &str) -> Value {
-    json!({
-        "environment": ENVIRONMENT,
-        "pool": "general",
-        "location": "/test/rack-1",
-        "services": [{
-            "id": service_id,
-            "type": "trino",
-            "properties": {"http": http, "coordinator": "false"},
-        }],
-    })
+    announcement(
+        "general",
+        "/test/rack-1",
+        vec![service(
+            service_id,
+            "trino",
+            json!({"http": http, "coordinator": "false"}),
+        )],
+    )
 }
 
 /// The service ids of a lookup body or of a harness event's `services`.
@@ -590,7 +584,7 @@ async fn lookup_client_reads_our_answers_and_keeps_its_list_on_304() {
     java::build();
     let data = tempfile::tempdir().expect("temporary directory");
     let server = DiscoveryProcess::start(
-        ProcessOptions::new(discoveryd(), data.path().join("node"))
+        ProcessOptions::new(discoveryd!(), data.path().join("node"))
             .set("discovery.lookup-max-age", "3s"),
     )
     .expect("discoveryd starts");
@@ -746,7 +740,7 @@ async fn selector_refreshes_at_our_max_age_with_our_etag() {
     java::build();
     let data = tempfile::tempdir().expect("temporary directory");
     let server = DiscoveryProcess::start(
-        ProcessOptions::new(discoveryd(), data.path().join("node"))
+        ProcessOptions::new(discoveryd!(), data.path().join("node"))
             .set("discovery.lookup-max-age", "1s"),
     )
     .expect("discoveryd starts");
@@ -863,7 +857,7 @@ async fn selector_keeps_its_list_while_a_restarted_node_answers_503() {
     let _one = ONE_AT_A_TIME.lock().await;
     java::build();
     let data = tempfile::tempdir().expect("temporary directory");
-    let options = ProcessOptions::new(discoveryd(), data.path().join("node"))
+    let options = ProcessOptions::new(discoveryd!(), data.path().join("node"))
         .set("discovery.lookup-max-age", "1s");
     let mut first = DiscoveryProcess::start(options.clone()).expect("discoveryd starts");
     let base = first.base_url();
@@ -945,7 +939,7 @@ async fn selector_keeps_its_list_while_a_restarted_node_answers_503() {
 async fn comma_separated_discovery_uri_is_not_a_list() {
     let _one = ONE_AT_A_TIME.lock().await;
     java::build();
-    let cluster = Cluster::start(discoveryd(), 2, &[]).await;
+    let cluster = Cluster::start(discoveryd!(), 2, &[]).await;
     let dir = tempfile::tempdir().expect("temporary directory");
     let both = format!("{},{}", cluster.base_url(0), cluster.base_url(1));
     let client = AirliftClient::start(
@@ -1154,7 +1148,7 @@ async fn stop_and_wait_dropped(
 /// 10 s), so client behaviour shows in a few seconds.
 async fn fast_cluster() -> Cluster {
     Cluster::start(
-        discoveryd(),
+        discoveryd!(),
         3,
         &[
             ("discovery.announce-max-age", "1s"),

@@ -6,24 +6,16 @@
 //! to an airlift-mode node announced the classic way.
 
 use std::collections::BTreeMap;
-use std::net::TcpListener;
 use std::process::Command;
 
 use anyhow::{ensure, Context};
 use discovery_testkit::eventually;
+use discovery_testkit::ports::free_port;
 use serde_json::Value;
 
 use crate::support::engine::{Engine, EngineCluster, START_DEADLINE};
 use crate::support::front::Front;
 use crate::support::scenario::{all_active, engine_slot};
-
-/// A port free on every address: Trino binds the wildcard address.
-fn free_port() -> u16 {
-    TcpListener::bind(("0.0.0.0", 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
 
 /// The `trino` services node `i` lists, by node id.
 async fn trino_services(front: &Front, i: usize) -> anyhow::Result<BTreeMap<String, Value>> {
@@ -40,7 +32,8 @@ async fn announce_mode_trino_nodes_are_listed_beside_airlift_mode_nodes_on_every
     let _slot = engine_slot().await;
     let front = Front::start(&[]).await;
     let block = front.cluster.block();
-    let port = free_port();
+    // Free on every address: Trino binds the wildcard address.
+    let port = free_port("0.0.0.0");
     let coordinator = format!("http://127.{block}.101.1:{port}");
     let discovery_uri = format!("{coordinator},{}", front.nginx.h2c_url());
     let mut engine = EngineCluster::start(

@@ -18,13 +18,15 @@ mod compare;
 mod script;
 
 use std::collections::{BTreeSet, HashMap};
-use std::net::{Ipv4Addr, TcpListener};
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
-use discovery_testkit::{eventually, now_ms, DiscoveryProcess, ProcessOptions};
+use discovery_testkit::logs::tail;
+use discovery_testkit::ports::free_port;
+use discovery_testkit::{discoveryd, eventually, now_ms, DiscoveryProcess, ProcessOptions};
 use discovery_types::WireEntry;
 use reqwest::header::CONTENT_TYPE;
 use reqwest::{Client, Method};
@@ -49,15 +51,6 @@ const SHORT_MAX_AGE: &str = "2s";
 fn loopback_address() -> Ipv4Addr {
     let random = uuid::Uuid::new_v4().as_bytes()[0];
     Ipv4Addr::new(127, 0, 0, 2 + random % 253)
-}
-
-/// A port free on `ip` right now (bound, then released for the Java server to bind).
-fn free_port(ip: Ipv4Addr) -> u16 {
-    let listener = TcpListener::bind((ip, 0)).expect("cannot bind a loopback port");
-    listener
-        .local_addr()
-        .expect("a bound listener has an address")
-        .port()
 }
 
 /// The Java server, its `etc/` and data directory.
@@ -95,7 +88,8 @@ impl JavaServer {
         max_age: Option<&str>,
         start: u32,
     ) -> (JavaProcess, u16) {
-        let port = free_port(ip);
+        // Released again for the Java server to bind (it takes its port up front).
+        let port = free_port(&ip.to_string());
         let mut config = format!(
             "node.environment={ENV}\n\
              node.bind-ip={ip}\n\
@@ -130,7 +124,7 @@ impl JavaServer {
             if let Some(status) = process.exited() {
                 panic!(
                     "the Java discovery server exited with {status} before answering:\n{}",
-                    java::tail(&process.logs(), 80)
+                    tail(&process.logs(), 80)
                 );
             }
             let request = client.get(&url).timeout(Duration::from_secs(5)).send();
@@ -169,7 +163,7 @@ impl JavaServer {
     }
 
     fn logs(&self) -> String {
-        java::tail(&self.process.logs(), 60)
+        tail(&self.process.logs(), 60)
     }
 }
 
@@ -181,7 +175,7 @@ struct OurServer {
 
 impl OurServer {
     fn options(data_dir: PathBuf, max_age: Option<&str>) -> ProcessOptions {
-        let mut options = ProcessOptions::new(env!("CARGO_BIN_EXE_discoveryd"), data_dir)
+        let mut options = ProcessOptions::new(discoveryd!(), data_dir)
             .set("node.environment", ENV)
             // The same configuration file as Java's (accepted and ignored by us).
             .set("discovery.store-cache-ttl", "0ms");
@@ -206,7 +200,7 @@ impl OurServer {
     }
 
     fn logs(&self) -> String {
-        java::tail(&self.process.logs(), 60)
+        tail(&self.process.logs(), 60)
     }
 }
 

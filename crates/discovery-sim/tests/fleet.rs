@@ -203,10 +203,8 @@ async fn failed_lookups_are_counted_and_the_last_list_is_kept() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_server_is_retried_with_back_off_and_shutdown_still_ends() {
-    // Bind and close a port so nothing listens there.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let uri = format!("http://{}", listener.local_addr().unwrap());
-    drop(listener);
+    // A port where nothing listens.
+    let uri = discovery_testkit::ports::closed_url("127.0.0.1");
     let config = FleetConfig::new(uri, ENVIRONMENT)
         .workers(1)
         .coordinators(1);

@@ -12,7 +12,7 @@
 //! [`crate::eventually`]. When a test panics, dropping the cluster prints every node's log.
 
 use std::collections::BTreeMap;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -22,15 +22,17 @@ use anyhow::{bail, Context};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 use tempfile::TempDir;
+use tokio::task::JoinSet;
 
+use crate::http::http_client;
+use crate::logs;
+use crate::ports;
 use crate::process::{DiscoveryProcess, ProcessOptions};
+use crate::values::ENVIRONMENT;
 use crate::wait::eventually;
 
 /// How long the harness waits for a cluster-wide condition (peers listed, convergence).
 pub const CLUSTER_DEADLINE: Duration = Duration::from_secs(30);
-
-/// The environment every cluster node runs with.
-pub const ENVIRONMENT: &str = "testing";
 
 /// Log lines per node printed when a test fails.
 const LOG_TAIL_LINES: usize = 400;
@@ -159,11 +161,7 @@ impl Cluster {
     /// Like [`Cluster::start`] with full options.
     pub async fn start_with(options: ClusterOptions) -> Self {
         let dir = tempfile::tempdir().expect("cannot create a temporary directory");
-        let client = Client::builder()
-            .no_proxy()
-            .timeout(Duration::from_secs(20))
-            .build()
-            .expect("cannot build an HTTP client");
+        let client = http_client(Duration::from_secs(20));
         let mut cluster = Cluster {
             nodes: Vec::new(),
             extra: Vec::new(),
@@ -250,11 +248,7 @@ impl Cluster {
     /// A URL on a port where nothing listens: a listener is bound on a spare address and
     /// closed again.
     pub fn closed_port_url(&self) -> String {
-        let listener = TcpListener::bind((self.spare_ip(50).as_str(), 0))
-            .expect("cannot bind a loopback port");
-        let addr = listener.local_addr().expect("listener address");
-        drop(listener);
-        format!("http://{addr}")
+        ports::closed_url(&self.spare_ip(50))
     }
 
     /// The running process of node `i`.
@@ -543,11 +537,9 @@ impl Cluster {
     /// Waits until every running node reports the same digest root for every store, and
     /// returns those roots (store name → root).
     pub async fn wait_converged(&self) -> BTreeMap<String, String> {
-        let nodes = self.running();
         eventually(CLUSTER_DEADLINE, "the cluster to converge", || async {
             let mut first: Option<(usize, BTreeMap<String, String>)> = None;
-            for &i in &nodes {
-                let roots = Self::digest_roots(&self.status(i).await?);
+            for (i, roots) in self.running_digest_roots().await? {
                 match &first {
                     None => first = Some((i, roots)),
                     Some((j, expected)) if *expected != roots => bail!(
@@ -561,6 +553,37 @@ impl Cluster {
             Ok(first.map(|(_, roots)| roots).unwrap_or_default())
         })
         .await
+    }
+
+    /// The digest roots of every running node (node index → store name → root), in node
+    /// order. The statuses are read concurrently: under constant renewals the roots
+    /// change all the time, and reads one after the other would compare different moments.
+    pub async fn running_digest_roots(
+        &self,
+    ) -> anyhow::Result<Vec<(usize, BTreeMap<String, String>)>> {
+        let mut reads = JoinSet::new();
+        for i in self.running() {
+            let client = self.client.clone();
+            let url = self.url(i, "/v1/replication/status");
+            reads.spawn(async move {
+                let status: Value = client
+                    .get(&url)
+                    .send()
+                    .await
+                    .and_then(|r| r.error_for_status())
+                    .with_context(|| format!("GET {url}"))?
+                    .json()
+                    .await
+                    .with_context(|| format!("GET {url}: not JSON"))?;
+                anyhow::Ok((i, Self::digest_roots(&status)))
+            });
+        }
+        let mut roots = Vec::new();
+        while let Some(read) = reads.join_next().await {
+            roots.push(read.context("a status read panicked")??);
+        }
+        roots.sort();
+        Ok(roots)
     }
 
     /// store name → digest root, from a status document.
@@ -724,43 +747,14 @@ fn tail(text: &str, lines: usize) -> String {
         .filter(|l| !l.contains("GET /v1/replication/status"))
         .collect();
     let start = kept.len().saturating_sub(lines);
-    let mut out = format!(
-        "({} status-poll lines omitted{})\n",
+    format!(
+        "({} status-poll lines omitted{})\n{}\n",
         all.len() - kept.len(),
         if start > 0 {
             format!(", {start} earlier lines")
         } else {
             String::new()
-        }
-    );
-    for line in &kept[start..] {
-        out.push_str(line);
-        out.push('\n');
-    }
-    out
-}
-
-/// A standard announcement body for `PUT /v1/announcement/{nodeId}`: one service of
-/// `service_type` in pool `general`.
-pub fn announcement(service_id: &str, service_type: &str) -> Value {
-    json!({
-        "environment": ENVIRONMENT,
-        "pool": "general",
-        "location": "/test",
-        "services": [{
-            "id": service_id,
-            "type": service_type,
-            "properties": {"http": "http://10.0.0.1:8080"},
-        }],
-    })
-}
-
-/// A static announcement body for `POST /v1/announcement/static`.
-pub fn static_announcement(service_type: &str, pool: &str) -> Value {
-    json!({
-        "environment": ENVIRONMENT,
-        "type": service_type,
-        "pool": pool,
-        "properties": {"http": "http://10.0.0.2:8080"},
-    })
+        },
+        logs::tail(&kept.join("\n"), lines)
+    )
 }

@@ -1,20 +1,39 @@
-//! Test harness shared by the end-to-end tests and the benchmarks.
+//! Test harness shared by the black-box suites (`tests/*`, the simulator's tests) and the
+//! benchmarks: one place for what every suite needs, so the suites cannot drift apart.
 //!
 //! * [`process`]: real `discoveryd` processes on loopback, with their own data
-//!   directories, stopped with SIGTERM or SIGKILL and restarted on the same data.
-//! * [`wait`]: poll a condition until a deadline instead of sleeping.
+//!   directories, stopped with SIGTERM or SIGKILL and restarted on the same data; the
+//!   [`discoveryd!`] macro names the binary.
+//! * [`server`]: one process with its data directory and checked HTTP helpers, for the
+//!   single-node suites.
 //! * [`cluster`]: several processes replicating over loopback, with a shared service
 //!   inventory file, restarts, added nodes and convergence checks.
 //! * [`nginx`]: a real nginx in front of them, configured from `deploy/nginx`.
-//! * [`values`]: the wall clock in ms and fresh service ids.
+//! * [`announcements`]: the JSON bodies of the announcement API.
+//! * [`stub`]: stub HTTP peers (a fixed answer, or none at all) that record what they
+//!   were sent; [`raw_http`]: the bit of HTTP/1.1 they speak, shared with other fakes.
+//! * [`wait`]: poll a condition until a deadline instead of sleeping.
+//! * [`http`]: the HTTP client to talk to test servers with (no proxy, a timeout).
+//! * [`ports`]: free and closed loopback ports, where port 0 cannot be used.
+//! * [`logs`]: log tails for failure messages.
+//! * [`values`]: the test environment, the wall clock in ms and fresh service ids.
 
+pub mod announcements;
 pub mod cluster;
+pub mod http;
+pub mod logs;
 pub mod nginx;
+pub mod ports;
 pub mod process;
+pub mod raw_http;
+pub mod server;
+pub mod stub;
 pub mod values;
 pub mod wait;
 
 pub use cluster::{Cluster, ClusterOptions, Stop};
 pub use process::{DiscoveryProcess, ProcessOptions};
-pub use values::{new_id, now_ms};
+pub use server::{Reply, Server};
+pub use stub::Stub;
+pub use values::{new_id, now_ms, ENVIRONMENT};
 pub use wait::eventually;

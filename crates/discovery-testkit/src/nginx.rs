@@ -12,12 +12,14 @@
 //! says so; if that fails the test fails with the reason. It never skips.
 
 use std::io::Write as _;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use crate::logs::tail;
+use crate::ports::free_addr;
 use crate::wait::eventually;
 
 use tempfile::TempDir;
@@ -349,17 +351,6 @@ pub fn unix_now() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())
-}
-
-/// The last `lines` lines of `text`.
-pub fn tail(text: &str, lines: usize) -> String {
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
-}
-
-fn free_addr(ip: &str) -> SocketAddr {
-    let listener = TcpListener::bind((ip, 0)).expect("bind a loopback port for nginx");
-    listener.local_addr().expect("listener address")
 }
 
 fn main_conf(dir: &Path, discovery: &str) -> String {

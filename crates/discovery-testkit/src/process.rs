@@ -14,6 +14,21 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
 
+use crate::values::ENVIRONMENT;
+
+/// The path of the `discoveryd` binary, for the suites of the root package.
+///
+/// Cargo tells only the integration tests of the package that owns the binary where it
+/// built it, in `CARGO_BIN_EXE_discoveryd` at compile time. A function of this crate
+/// would be compiled without that variable, so this is a macro: it expands in the test's
+/// own crate, and every suite names the binary the same way.
+#[macro_export]
+macro_rules! discoveryd {
+    () => {
+        env!("CARGO_BIN_EXE_discoveryd")
+    };
+}
+
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 const LISTENING: &str = "discoveryd listening on http://";
@@ -21,7 +36,7 @@ const LISTENING: &str = "discoveryd listening on http://";
 /// How to start a process.
 #[derive(Debug, Clone)]
 pub struct ProcessOptions {
-    /// The `discoveryd` binary (`env!("CARGO_BIN_EXE_discoveryd")` in the root package).
+    /// The `discoveryd` binary ([`discoveryd!`](crate::discoveryd) in the root package).
     pub binary: PathBuf,
     /// Data directory (`store.data-dir`); reuse it to restart "the same" node.
     pub data_dir: PathBuf,
@@ -45,7 +60,7 @@ impl ProcessOptions {
             bind_ip: "127.0.0.1".into(),
             port: 0,
             settings: vec![
-                ("node.environment".into(), "testing".into()),
+                ("node.environment".into(), ENVIRONMENT.into()),
                 ("log.level".into(), "info,discovery::request=debug".into()),
                 // Tests look up right after start; readiness has tests of its own.
                 ("readiness.warm-up".into(), "0s".into()),

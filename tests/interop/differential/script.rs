@@ -15,12 +15,11 @@
 
 use std::time::Duration;
 
+use discovery_testkit::announcements::{announcement as ann, service as svc, static_announcement};
+pub use discovery_testkit::ENVIRONMENT as ENV;
 use serde_json::{json, Value};
 
 use super::compare::Check;
-
-/// The environment both servers run with.
-pub const ENV: &str = "testing";
 
 /// One scripted step.
 #[derive(Debug, Clone)]
@@ -175,16 +174,6 @@ pub fn u(case: u32, index: u32) -> String {
     format!("00000000-0000-4000-8000-{case:06}{index:06}")
 }
 
-/// A service inside a dynamic announcement.
-fn svc(id: &str, service_type: &str, properties: Value) -> Value {
-    json!({"id": id, "type": service_type, "properties": properties})
-}
-
-/// A valid dynamic announcement (`A(pool, location, services)` of the conformance cases).
-fn ann(pool: &str, location: &str, services: Vec<Value>) -> Value {
-    json!({"environment": ENV, "pool": pool, "location": location, "services": services})
-}
-
 /// `PUT /v1/announcement/{node}`.
 fn announce(node: &str, body: Value) -> Request {
     put(&format!("/v1/announcement/{node}"), body)
@@ -194,14 +183,9 @@ fn unannounce(node: &str) -> Request {
     delete(&format!("/v1/announcement/{node}"))
 }
 
-/// A valid static announcement.
+/// A valid static announcement with an `http` property.
 fn stat(service_type: &str, pool: &str, location: Option<&str>) -> Value {
-    let mut body = json!({"environment": ENV, "type": service_type, "pool": pool,
-                          "properties": {"http": "http://host"}});
-    if let Some(location) = location {
-        body["location"] = json!(location);
-    }
-    body
+    static_announcement(service_type, pool, location, json!({"http": "http://host"}))
 }
 
 fn post_static(body: Value) -> Request {

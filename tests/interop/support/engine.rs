@@ -24,7 +24,7 @@ use super::java::{build, classpath, java_tree, JavaProcess, Jdk};
 pub const START_DEADLINE: Duration = Duration::from_secs(240);
 
 /// The `node.environment` of every engine node; the discovery nodes use the same.
-pub const ENVIRONMENT: &str = discovery_testkit::cluster::ENVIRONMENT;
+pub const ENVIRONMENT: &str = discovery_testkit::ENVIRONMENT;
 
 /// The shared secret the engines sign internal requests with.
 pub const SHARED_SECRET: &str = "interop-shared-secret";
@@ -205,11 +205,7 @@ impl EngineCluster {
     ) -> EngineCluster {
         build();
         let dir = tempfile::tempdir().expect("temporary directory for the engine nodes");
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .expect("HTTP client");
+        let client = discovery_testkit::http::http_client(Duration::from_secs(30));
         let mut cluster = EngineCluster {
             engine,
             nodes: Vec::new(),
@@ -339,7 +335,7 @@ impl EngineCluster {
                     panic!(
                         "{} exited with {status}:\n{}",
                         node.node_id,
-                        super::java::tail(&process.logs(), 80)
+                        discovery_testkit::logs::tail(&process.logs(), 80)
                     );
                 }
             }
@@ -366,7 +362,7 @@ impl EngineCluster {
                 "===== {} {} log (last {lines} lines) =====\n{}\n",
                 self.engine.version(),
                 node.node_id,
-                super::java::tail(&self.node_log(n), lines)
+                discovery_testkit::logs::tail(&self.node_log(n), lines)
             ));
         }
         out

@@ -10,7 +10,7 @@ use anyhow::{ensure, Context};
 use discovery_testkit::nginx::{unix_now, Nginx};
 pub use discovery_testkit::now_ms;
 pub use discovery_testkit::Stop;
-use discovery_testkit::{Cluster, ClusterOptions};
+use discovery_testkit::{discoveryd, Cluster, ClusterOptions};
 use serde_json::Value;
 
 /// Deadline for a discovery node to restart and become ready, or for nginx to route to
@@ -31,7 +31,7 @@ impl Front {
     /// shipped readiness defaults plus `settings`, waits until they are ready and puts
     /// nginx in front.
     pub async fn start(settings: &[(&str, &str)]) -> Front {
-        let mut options = ClusterOptions::new(env!("CARGO_BIN_EXE_discoveryd"), NODES)
+        let mut options = ClusterOptions::new(discoveryd!(), NODES)
             // The testkit turns readiness off for speed; here it is what is under test.
             .set("readiness.warm-up", "10s")
             .set("readiness.max-wait", "1m");

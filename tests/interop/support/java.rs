@@ -14,6 +14,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use discovery_testkit::logs::tail;
 
 /// The Maven tree, `tests/interop/java`.
 pub fn java_tree() -> PathBuf {
@@ -206,10 +207,4 @@ impl Drop for JavaProcess {
             let _ = self.child.wait();
         }
     }
-}
-
-/// The last `lines` lines of `text`.
-pub fn tail(text: &str, lines: usize) -> String {
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
 }

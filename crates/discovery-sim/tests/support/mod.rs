@@ -1,7 +1,7 @@
 //! A tiny in-process discovery server for the fleet's own tests: announcements with a
 //! time-to-live, lookups with `Cache-Control: max-age=1` and ETags, and switches to make
 //! it misbehave (hide a node from lookups, fail lookups). HTTP/1.1 with keep-alive,
-//! just enough for the discovery client.
+//! read and written with the testkit's [`raw_http`], just enough for the discovery client.
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, BTreeSet};
@@ -10,12 +10,12 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use discovery_testkit::raw_http::{self, read_request, RawRequest};
+pub use discovery_testkit::ENVIRONMENT;
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::BufReader;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
-
-pub const ENVIRONMENT: &str = "testing";
 
 #[derive(Default)]
 struct State {
@@ -95,70 +95,22 @@ impl Drop for FakeServer {
     }
 }
 
-struct Request {
-    method: String,
-    path: String,
-    if_none_match: Option<String>,
-    body: Vec<u8>,
-}
-
-async fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
-    let mut line = String::new();
-    if reader.read_line(&mut line).await.ok()? == 0 {
-        return None;
-    }
-    let mut parts = line.split_whitespace();
-    let method = parts.next()?.to_owned();
-    let path = parts.next()?.to_owned();
-    let mut length = 0;
-    let mut if_none_match = None;
-    loop {
-        let mut header = String::new();
-        reader.read_line(&mut header).await.ok()?;
-        let header = header.trim_end();
-        if header.is_empty() {
-            break;
-        }
-        let (name, value) = header.split_once(':')?;
-        let value = value.trim().to_owned();
-        match name.to_ascii_lowercase().as_str() {
-            "content-length" => length = value.parse().ok()?,
-            "if-none-match" | "etag" => if_none_match = Some(value),
-            _ => {}
-        }
-    }
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).await.ok()?;
-    Some(Request {
-        method,
-        path,
-        if_none_match,
-        body,
-    })
-}
-
 async fn serve(stream: TcpStream, state: Arc<Mutex<State>>) {
     let mut reader = BufReader::new(stream);
     while let Some(request) = read_request(&mut reader).await {
         let (status, headers, body) = answer(&request, &state);
-        let mut response = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\n", body.len());
-        for (name, value) in headers {
-            response.push_str(&format!("{name}: {value}\r\n"));
-        }
-        response.push_str("\r\n");
-        let stream = reader.get_mut();
-        if stream.write_all(response.as_bytes()).await.is_err()
-            || stream.write_all(body.as_bytes()).await.is_err()
-        {
+        let written =
+            raw_http::write_response(reader.get_mut(), status, &headers, body.as_bytes()).await;
+        if written.is_err() {
             return;
         }
     }
 }
 
 fn answer(
-    request: &Request,
+    request: &RawRequest,
     state: &Mutex<State>,
-) -> (&'static str, Vec<(&'static str, String)>, String) {
+) -> (u16, Vec<(&'static str, String)>, String) {
     let mut state = state.lock().expect("fake server state");
     let segments: Vec<&str> = request.path.trim_start_matches('/').split('/').collect();
     let max_age = vec![("Cache-Control", "max-age=1".to_owned())];
@@ -170,15 +122,15 @@ fn answer(
             state
                 .entries
                 .insert((*node_id).to_owned(), (Instant::now(), pool, services));
-            ("202 Accepted", max_age, String::new())
+            (202, max_age, String::new())
         }
         ("DELETE", ["v1", "announcement", node_id]) => {
             state.entries.remove(*node_id);
-            ("204 No Content", Vec::new(), String::new())
+            (204, Vec::new(), String::new())
         }
         ("GET", ["v1", "service", service_type, pool]) => {
             if state.fail_lookups {
-                return ("503 Service Unavailable", Vec::new(), "not ready".into());
+                return (503, Vec::new(), "not ready".into());
             }
             let mut services = Vec::new();
             for (node_id, (at, node_pool, announced)) in &state.entries {
@@ -204,12 +156,16 @@ fn answer(
             let etag = format!("\"{:x}\"", hasher.finish());
             let mut headers = max_age;
             headers.push(("ETag", etag.clone()));
-            if request.if_none_match.as_deref() == Some(etag.as_str()) {
-                return ("304 Not Modified", headers, String::new());
+            // The tag comes back in If-None-Match or, as some clients send it, in ETag.
+            let sent = request
+                .header("if-none-match")
+                .or_else(|| request.header("etag"));
+            if sent == Some(etag.as_str()) {
+                return (304, headers, String::new());
             }
             headers.push(("Content-Type", "application/json".into()));
-            ("200 OK", headers, body)
+            (200, headers, body)
         }
-        _ => ("404 Not Found", Vec::new(), String::new()),
+        _ => (404, Vec::new(), String::new()),
     }
 }
