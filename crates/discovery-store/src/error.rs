@@ -7,10 +7,10 @@ pub enum StoreError {
     /// The storage engine failed (disk full, I/O error, corrupted database).
     #[error("storage backend failed: {0}")]
     Backend(String),
-    /// A new key was refused because the store already holds its maximum number of
-    /// entries. Existing keys can still be updated or deleted.
-    #[error("store '{store}' is full ({max_entries} entries)")]
-    Full { store: String, max_entries: usize },
+    /// A new key was refused because the store is at one of its budgets (entries, bytes,
+    /// tombstones of unknown keys). Existing keys can still be updated or deleted.
+    #[error("store '{store}' is full (at most {limit})")]
+    Full { store: String, limit: String },
 }
 
 impl From<sled::Error> for StoreError {

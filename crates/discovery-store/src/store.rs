@@ -1,6 +1,6 @@
 //! [`Store`]: one named, versioned key-value store with its index and change feed.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -37,9 +37,13 @@ pub struct StoreConfig {
     /// Flush the backend before a local write returns (static announcements promise
     /// durability before their 201).
     pub durable_writes: bool,
-    /// Most entries (live, expired or tombstones) the store holds; new keys beyond it are
-    /// refused with [`StoreError::Full`].
+    /// Most entries with a value the store holds; new keys beyond it are refused with
+    /// [`StoreError::Full`]. Tombstones of keys the store did not hold have a budget of the
+    /// same size of their own, so deletes of unknown ids cannot crowd out announcements.
     pub max_entries: usize,
+    /// Most bytes of keys and values of the entries with a value; new keys beyond it are
+    /// refused like beyond `max_entries`. Keys the store holds can always be replaced.
+    pub max_bytes: usize,
     /// How many changes the change feed buffers for a slow subscriber before it reports a
     /// lag (the subscriber then relies on anti-entropy for what it missed).
     pub change_feed_capacity: usize,
@@ -57,6 +61,7 @@ impl StoreConfig {
             tombstone_max_age_ms: 24 * 60 * 60 * 1000,
             durable_writes: false,
             max_entries: 1_000_000,
+            max_bytes: usize::MAX,
             change_feed_capacity: 16 * 1024,
             max_clock_skew_ms: 60_000,
         }
@@ -113,6 +118,8 @@ pub struct ApplyReport {
     pub expired: usize,
     /// New keys refused because the store is full.
     pub refused_full: usize,
+    /// Those keys, so a sender can be told which of its entries did not fit.
+    pub refused_full_keys: Vec<Vec<u8>>,
     /// Entries refused because their timestamp or version is too far in the future.
     pub refused_future: usize,
     /// Renewals that could not be applied because this store does not hold the value they
@@ -135,6 +142,45 @@ struct Slot {
 struct State<I> {
     entries: HashMap<Vec<u8>, Slot>,
     index: I,
+    usage: Usage,
+}
+
+/// What the entries use of the store's budgets.
+#[derive(Debug, Default, Clone, Copy)]
+struct Usage {
+    values: usize,
+    value_bytes: usize,
+    tombstones: usize,
+}
+
+impl Usage {
+    fn of<'e>(entries: impl IntoIterator<Item = &'e Entry>) -> Usage {
+        let mut usage = Usage::default();
+        entries.into_iter().for_each(|e| usage.add(e));
+        usage
+    }
+
+    fn add(&mut self, entry: &Entry) {
+        match &entry.value {
+            Some(value) => {
+                self.values += 1;
+                self.value_bytes += entry.key.len() + value.len();
+            }
+            None => self.tombstones += 1,
+        }
+    }
+
+    fn remove(&mut self, entry: &Entry) {
+        match &entry.value {
+            Some(value) => {
+                self.values = self.values.saturating_sub(1);
+                self.value_bytes = self
+                    .value_bytes
+                    .saturating_sub(entry.key.len() + value.len());
+            }
+            None => self.tombstones = self.tombstones.saturating_sub(1),
+        }
+    }
 }
 
 /// A named store: entries in memory for reads, written through to a [`Backend`].
@@ -146,6 +192,10 @@ pub struct Store<I: Index = ()> {
     changes: broadcast::Sender<Change>,
     /// Entries refused since start for being stamped too far in the future.
     refused_future_total: AtomicU64,
+    /// New keys from elsewhere refused since start because the store was full.
+    refused_full_total: AtomicU64,
+    /// Entries from elsewhere a caller's validation refused since start.
+    refused_invalid_total: AtomicU64,
 }
 
 enum Decision {
@@ -183,13 +233,20 @@ impl<I: Index> Store<I> {
         }
         tracing::debug!(store = %config.name, entries = entries.len(), "store opened");
         let (changes, _) = broadcast::channel(config.change_feed_capacity.max(1));
+        let usage = Usage::of(entries.values().map(|slot| &*slot.entry));
         Ok(Store {
             config,
             backend,
             clock,
-            state: RwLock::new(State { entries, index }),
+            state: RwLock::new(State {
+                entries,
+                index,
+                usage,
+            }),
             changes,
             refused_future_total: AtomicU64::new(0),
+            refused_full_total: AtomicU64::new(0),
+            refused_invalid_total: AtomicU64::new(0),
         })
     }
 
@@ -254,35 +311,19 @@ impl<I: Index> Store<I> {
     }
 
     /// Applies entries that came from elsewhere (a peer's push, a pull, a restore) with the
-    /// conflict rule; the report says what happened to each. If the new keys among them do
-    /// not all fit in the store, nothing is applied and the answer is [`StoreError::Full`],
-    /// so the sender knows to retry rather than believe the batch delivered.
+    /// conflict rule; the report says what happened to each. A full store still applies
+    /// every entry of a key it holds (renewals and deletes of live workers must never wait
+    /// behind a new key) and refuses only the new keys that do not fit, listed in
+    /// [`ApplyReport::refused_full_keys`].
     pub fn apply(
         &self,
         entries: impl IntoIterator<Item = Entry>,
         origin: Origin,
     ) -> Result<ApplyReport, StoreError> {
-        let entries: Vec<Entry> = entries.into_iter().collect();
         let now = self.clock.now_ms();
         let mut report = ApplyReport::default();
         {
             let mut state = self.write_state();
-            let new_keys: HashSet<&[u8]> = entries
-                .iter()
-                .filter(|e| !state.entries.contains_key(&e.key))
-                .filter(|e| {
-                    matches!(
-                        self.decide(&state, e, now, origin),
-                        Decision::Store | Decision::Full
-                    )
-                })
-                .map(|e| e.key.as_slice())
-                .collect();
-            if state.entries.len() + new_keys.len() > self.config.max_entries {
-                tracing::warn!(store = %self.config.name, new_keys = new_keys.len(),
-                    max_entries = self.config.max_entries, "store full: refused a batch");
-                return Err(self.full_error());
-            }
             for entry in entries {
                 self.apply_locked(&mut state, entry, now, origin, &mut report)?;
             }
@@ -347,7 +388,10 @@ impl<I: Index> Store<I> {
             }
             Decision::Superseded => report.superseded += 1,
             Decision::Expired => report.expired += 1,
-            Decision::Full => report.refused_full += 1,
+            Decision::Full => {
+                report.refused_full += 1;
+                report.refused_full_keys.push(entry.key);
+            }
             Decision::FromTheFuture => report.refused_future += 1,
         }
         Ok(())
@@ -355,6 +399,8 @@ impl<I: Index> Store<I> {
 
     fn finish_apply(&self, report: &ApplyReport) -> Result<(), StoreError> {
         if report.refused_full > 0 {
+            self.refused_full_total
+                .fetch_add(report.refused_full as u64, Ordering::Relaxed);
             tracing::warn!(store = %self.config.name, refused = report.refused_full,
                 max_entries = self.config.max_entries, "store full: refused new keys");
         }
@@ -379,12 +425,30 @@ impl<I: Index> Store<I> {
         if origin == Origin::Remote && (entry.timestamp > horizon || entry.version > horizon) {
             return Decision::FromTheFuture;
         }
-        match state.entries.get(&entry.key) {
-            Some(current) if !entry.supersedes(&current.entry) => Decision::Superseded,
-            Some(_) => Decision::Store,
+        let current = state.entries.get(&entry.key).map(|slot| &*slot.entry);
+        match current {
+            Some(current) if !entry.supersedes(current) => Decision::Superseded,
             None if entry.is_expired(now, self.config.tombstone_max_age_ms) => Decision::Expired,
-            None if state.entries.len() >= self.config.max_entries => Decision::Full,
-            None => Decision::Store,
+            _ if !self.fits(&state.usage, current, entry) => Decision::Full,
+            _ => Decision::Store,
+        }
+    }
+
+    /// The budgets: an entry that replaces a value of the same key always fits (renewals
+    /// and deletes of what the store holds must never be refused), and so does a tombstone
+    /// replacing a tombstone. A value for a key that holds none needs room in the value
+    /// budgets; a tombstone for a key the store does not hold needs room in the tombstone
+    /// budget.
+    fn fits(&self, usage: &Usage, current: Option<&Entry>, entry: &Entry) -> bool {
+        let holds_value = current.is_some_and(|c| c.value.is_some());
+        match &entry.value {
+            _ if holds_value => true,
+            Some(value) => {
+                usage.values < self.config.max_entries
+                    && usage.value_bytes + entry.key.len() + value.len() <= self.config.max_bytes
+            }
+            None if current.is_some() => true,
+            None => usage.tombstones < self.config.max_entries,
         }
     }
 
@@ -408,6 +472,10 @@ impl<I: Index> Store<I> {
         let entry = Arc::clone(&slot.entry);
         let value_hash = slot.value_hash;
         let old = state.entries.insert(entry.key.clone(), slot);
+        if let Some(old) = &old {
+            state.usage.remove(&old.entry);
+        }
+        state.usage.add(&entry);
         let value_unchanged =
             value_hash.is_some() && old.as_ref().is_some_and(|old| old.value_hash == value_hash);
         state.index.update(
@@ -441,6 +509,7 @@ impl<I: Index> Store<I> {
         for key in &expired {
             self.backend.remove(key)?;
             if let Some(old) = state.entries.remove(key) {
+                state.usage.remove(&old.entry);
                 state.index.update(key, Some(&old.entry), None, now);
             }
         }
@@ -520,6 +589,37 @@ impl<I: Index> Store<I> {
         self.refused_future_total.load(Ordering::Relaxed)
     }
 
+    /// Counts entries a caller refused before applying them for being stamped too far in
+    /// the future (see [`future_horizon_ms`](Self::future_horizon_ms)).
+    pub fn count_refused_future(&self, refused: usize) {
+        self.refused_future_total
+            .fetch_add(refused as u64, Ordering::Relaxed);
+    }
+
+    /// Counts entries a caller's validation refused before they reached the store.
+    pub fn count_refused_invalid(&self, refused: usize) {
+        self.refused_invalid_total
+            .fetch_add(refused as u64, Ordering::Relaxed);
+    }
+
+    /// Entries from elsewhere a caller's validation refused since start.
+    pub fn refused_invalid_total(&self) -> u64 {
+        self.refused_invalid_total.load(Ordering::Relaxed)
+    }
+
+    /// New keys from elsewhere refused since start because the store was full.
+    pub fn refused_full_total(&self) -> u64 {
+        self.refused_full_total.load(Ordering::Relaxed)
+    }
+
+    /// The latest timestamp or version an entry from elsewhere may carry now: the store's
+    /// clock plus `max_clock_skew_ms`.
+    pub fn future_horizon_ms(&self) -> i64 {
+        self.clock
+            .now_ms()
+            .saturating_add(self.config.max_clock_skew_ms)
+    }
+
     pub fn len(&self) -> usize {
         self.read_state().entries.len()
     }
@@ -558,9 +658,17 @@ impl<I: Index> Store<I> {
     }
 
     fn full_error(&self) -> StoreError {
+        let limit = if self.config.max_bytes == usize::MAX {
+            format!("{} entries", self.config.max_entries)
+        } else {
+            format!(
+                "{} entries or {} bytes",
+                self.config.max_entries, self.config.max_bytes
+            )
+        };
         StoreError::Full {
             store: self.config.name.clone(),
-            max_entries: self.config.max_entries,
+            limit,
         }
     }
 

@@ -277,6 +277,40 @@ fn changes_are_published_with_their_origin_and_gc_is_not_a_change() {
 }
 
 #[test]
+fn bytes_are_budgeted_and_tombstones_of_unknown_keys_do_not_crowd_out_values() {
+    for_each_backend(|kind| {
+        let clock = Arc::new(ManualClock::new(T0));
+        let mut config = StoreConfig::new("dynamic");
+        config.max_entries = 2;
+        config.max_bytes = 10;
+        let store = open_with(config, kind.fresh(), &clock);
+        store.put(b"a".to_vec(), b"12345".to_vec(), None).unwrap();
+        assert!(
+            matches!(
+                store.put(b"b".to_vec(), b"123456".to_vec(), None),
+                Err(StoreError::Full { .. })
+            ),
+            "6 + 1 more bytes do not fit in 10"
+        );
+        store.put(b"b".to_vec(), b"123".to_vec(), None).unwrap();
+        // A held key may grow: renewals and changes of what the store holds never wait.
+        store.put(b"a".to_vec(), b"1234567".to_vec(), None).unwrap();
+
+        // Deletes of ids the store never held use a budget of their own: when it is spent,
+        // such deletes are refused, and announcements still find room.
+        store.delete(b"x1".to_vec()).unwrap();
+        store.delete(b"x2".to_vec()).unwrap();
+        assert!(matches!(
+            store.delete(b"x3".to_vec()),
+            Err(StoreError::Full { .. })
+        ));
+        store.delete(b"b".to_vec()).unwrap();
+        store.put(b"c".to_vec(), b"1".to_vec(), None).unwrap();
+        assert_eq!(value_of(&store, "c"), Some(b"1".to_vec()));
+    });
+}
+
+#[test]
 fn a_full_store_refuses_new_keys_but_updates_existing_ones() {
     for_each_backend(|kind| {
         let clock = Arc::new(ManualClock::new(T0));
@@ -289,18 +323,19 @@ fn a_full_store_refuses_new_keys_but_updates_existing_ones() {
             store.put(b"c".to_vec(), b"v".to_vec(), None),
             Err(StoreError::Full { .. })
         ));
-        // A batch with a new key that does not fit is refused whole: the update of an
-        // existing key in it is not applied either.
-        let refused = store.apply(
-            [entry("a", Some("newer"), T0 + 5), entry("d", Some("v"), T0)],
-            Origin::Remote,
-        );
-        assert!(matches!(refused, Err(StoreError::Full { .. })));
-        assert_eq!(value_of(&store, "a"), Some(b"v".to_vec()));
+        // A new key that does not fit never holds back the update of a key the store
+        // holds: the update is applied, the new key refused and named.
         let report = store
-            .apply([entry("a", Some("newer"), T0 + 5)], Origin::Remote)
+            .apply(
+                [entry("d", Some("v"), T0), entry("a", Some("newer"), T0 + 5)],
+                Origin::Remote,
+            )
             .unwrap();
-        assert_eq!(report.stored, 1);
+        assert_eq!((report.stored, report.refused_full), (1, 1));
+        assert_eq!(report.refused_full_keys, vec![b"d".to_vec()]);
+        assert_eq!(value_of(&store, "a"), Some(b"newer".to_vec()));
+        assert!(store.get(b"d").is_none());
+        assert_eq!(store.refused_full_total(), 1);
         store.put(b"a".to_vec(), b"w".to_vec(), None).unwrap();
         store.delete(b"b".to_vec()).unwrap();
         assert_eq!(store.len(), 2);
