@@ -194,6 +194,13 @@ async fn a_malformed_value_of_a_known_key_stops_startup_naming_the_key() {
             "dynamic.store.tombstone-max-age",
         ),
         ("node.environment=Prod", "node.environment"),
+        // A bare word is a target name to the log filter: all logging would go quiet.
+        ("log.level=inof", "log.level"),
+        ("dynamic.store.max-bytes=plenty", "dynamic.store.max-bytes"),
+        (
+            "http-server.max-connections-per-client=0",
+            "http-server.max-connections-per-client",
+        ),
     ];
     for (setting, key) in cases {
         let (status, output) = run_to_exit(&["--set", setting]).await;

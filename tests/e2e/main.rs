@@ -12,6 +12,7 @@ mod bad_input;
 mod config;
 mod delete;
 mod expiry;
+mod hostile;
 mod http2;
 mod lookup;
 mod readiness;

@@ -59,8 +59,14 @@ async fn an_unknown_store_is_404_for_get_and_post() {
 
 /// Case 50's entry: `node-x` offering `u9` of type t / pool p.
 fn node_x(u9: &str, version: i64, location: &str) -> Value {
-    let services = json!([stored_service(u9, "node-x", "t", "p", location)]);
-    dynamic_entry("node-x", Some(&services), version, version, Some(30000))
+    node_entry("node-x", u9, version, location)
+}
+
+/// `node` offering `u9` of type t / pool p: a raw entry that obeys the one rule (its
+/// services name the entry's key as their node).
+fn node_entry(node: &str, u9: &str, version: i64, location: &str) -> Value {
+    let services = json!([stored_service(u9, node, "t", "p", location)]);
+    dynamic_entry(node, Some(&services), version, version, Some(30000))
 }
 
 /// Posts case 50's entry and checks u9 is listed; returns its version.
@@ -117,8 +123,6 @@ async fn equal_versions_are_decided_by_content_not_arrival_order() {
     let server = Server::start(discoveryd!());
     let u9 = new_id();
     let version = now_ms();
-    let first = node_x(&u9, version, "/l");
-    let second = node_x(&u9, version, "/same-version");
     let larger = |a: &Value, b: &Value| {
         let value = |e: &Value| crate::support::unb64(&e["value"]);
         if value(a) >= value(b) {
@@ -127,15 +131,17 @@ async fn equal_versions_are_decided_by_content_not_arrival_order() {
             b.clone()
         }
     };
-    let winner = larger(&first, &second);
-    for (n, order) in [[&first, &second], [&second, &first]]
-        .into_iter()
-        .enumerate()
-    {
+    for n in 0..2 {
         let key = format!("node-{n}");
+        let first = node_entry(&key, &u9, version, "/l");
+        let second = node_entry(&key, &u9, version, "/same-version");
+        let winner = larger(&first, &second);
+        let order = if n == 0 {
+            [&first, &second]
+        } else {
+            [&second, &first]
+        };
         for entry in order {
-            let mut entry = entry.clone();
-            entry["key"] = json!(b64(&key));
             let reply = server.post_entries("dynamic", &json!([entry])).await;
             server.expect_status(&reply, StatusCode::NO_CONTENT);
         }
@@ -156,8 +162,7 @@ async fn equal_versions_are_decided_by_content_not_arrival_order() {
         "node-0 deleted",
     );
     let tombstone = dynamic_entry("node-2", None, version, version, None);
-    let mut value = first.clone();
-    value["key"] = json!(b64("node-2"));
+    let value = node_entry("node-2", &u9, version, "/l");
     for entry in [&tombstone, &value] {
         let reply = server.post_entries("dynamic", &json!([entry])).await;
         server.expect_status(&reply, StatusCode::NO_CONTENT);

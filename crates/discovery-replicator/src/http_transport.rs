@@ -61,7 +61,7 @@ impl HttpTransport {
             .await
             .map_err(classify)?;
         let status = response.status();
-        let bytes = response.bytes().await.map_err(classify)?;
+        let bytes = read_bounded(response).await?;
         if !status.is_success() {
             return Err(status_error(status, &bytes));
         }
@@ -103,7 +103,7 @@ impl PeerTransport for HttpTransport {
             .headers()
             .get(READY_HEADER)
             .is_some_and(|v| v.as_bytes() == b"true");
-        let bytes = response.bytes().await.map_err(classify)?;
+        let bytes = read_bounded(response).await?;
         let digest = match status {
             StatusCode::NOT_MODIFIED => None,
             s if s.is_success() => Some(
@@ -137,6 +137,31 @@ impl PeerTransport for HttpTransport {
     ) -> TransportResult<Vec<WireEntry>> {
         self.post(Self::url(peer, store, "entries"), request).await
     }
+}
+
+/// Largest answer read from a peer. A peer's answers are bounded by its own limits (a
+/// fetch answer by its replication request size, summaries by its store size); this bound
+/// only keeps a hostile or broken peer from making us buffer without end.
+pub const MAX_ANSWER_BYTES: usize = 64 * 1024 * 1024;
+
+/// The body of `response`, refused once it passes [`MAX_ANSWER_BYTES`].
+async fn read_bounded(mut response: reqwest::Response) -> Result<Vec<u8>, TransportError> {
+    let too_large =
+        || TransportError::Decode(format!("answer larger than {MAX_ANSWER_BYTES} bytes"));
+    if response
+        .content_length()
+        .is_some_and(|length| length > MAX_ANSWER_BYTES as u64)
+    {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(classify)? {
+        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 fn classify(error: reqwest::Error) -> TransportError {

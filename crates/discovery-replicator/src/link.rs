@@ -25,6 +25,8 @@ pub(crate) struct LinkStats {
     pub pushed_entries: AtomicU64,
     pub pushed_renewals: AtomicU64,
     pub push_failures: AtomicU64,
+    /// Pushed entries the peer refused (invalid there, or its store full).
+    pub refused_by_peer: AtomicU64,
     pub last_push_ok_ms: AtomicI64,
     pub syncs_ok: AtomicU64,
     pub syncs_failed: AtomicU64,
@@ -113,6 +115,7 @@ impl Link {
             pushed_renewals: s.pushed_renewals.load(Ordering::Relaxed),
             push_failures: s.push_failures.load(Ordering::Relaxed),
             dropped,
+            refused_by_peer: s.refused_by_peer.load(Ordering::Relaxed),
             last_push_ok_ms: time(&s.last_push_ok_ms),
             syncs_ok: s.syncs_ok.load(Ordering::Relaxed),
             syncs_failed: s.syncs_failed.load(Ordering::Relaxed),

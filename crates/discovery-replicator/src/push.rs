@@ -72,6 +72,16 @@ pub(crate) async fn run_push_worker<T: PeerTransport>(
                     link.clear_error(PUSH_ERROR);
                 }
                 consecutive_failures = 0;
+                // Refused entries are not sent again: the peer would refuse them again, and
+                // what did not fit in its store is offered again by anti-entropy.
+                if let Some(first) = exchange.body.refused.first() {
+                    stats
+                        .refused_by_peer
+                        .fetch_add(exchange.body.refused.len() as u64, Ordering::Relaxed);
+                    tracing::warn!(peer = %peer.node_id, store = %link.store,
+                        refused = exchange.body.refused.len(), key = %String::from_utf8_lossy(&first.key),
+                        reason = %first.reason, "the peer refused pushed entries");
+                }
                 // Renewals the peer could not apply go again, this time with their value.
                 let missing: HashSet<&[u8]> =
                     exchange.body.missing.iter().map(Vec::as_slice).collect();

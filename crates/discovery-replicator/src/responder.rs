@@ -5,13 +5,14 @@
 //! simulation runs exactly the production receive path and there is one place that
 //! decides what may enter a store.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use discovery_store::fingerprint::BUCKETS;
 use discovery_store::{ApplyReport, Entry, Index, Origin, Renewal, Store, StoreError};
 use discovery_types::replication::{
     DigestResponse, FetchRequest, PushRequest, PushResponse, SummariesRequest, SummariesResponse,
-    WireRenewal,
+    WireRefusal, WireRenewal,
 };
 use discovery_types::WireEntry;
 use thiserror::Error;
@@ -20,45 +21,85 @@ use crate::convert::{
     digest_to_wire, entry_from_wire, entry_to_wire, renewal_from_wire, summary_to_wire,
 };
 
+/// Versions and timestamps are wall-clock milliseconds (ours and Java's); anything before
+/// 2020-01-01 is not one, and a tiny timestamp with a huge max age would never expire.
+pub const EPOCH_FLOOR_MS: i64 = 1_577_836_800_000;
+
 /// What may enter a store: the domain's rule, given to the [`Responder`]. The responder
-/// checks what does not depend on the domain (a positive max age) itself.
+/// itself checks what does not depend on the domain: versions and timestamps between
+/// [`EPOCH_FLOOR_MS`] and the store's clock-skew horizon, and a positive max age.
 pub trait EntryRules: Send + Sync + 'static {
-    /// Whether `key` may name an entry of `store`.
-    fn check_key(&self, store: &str, key: &[u8]) -> Result<(), String>;
-    /// Whether `value` is something `store` holds.
-    fn check_value(&self, store: &str, value: &[u8]) -> Result<(), String>;
+    /// Whether `entry` (a value or a tombstone) may be stored in `store`.
+    fn check_entry(&self, store: &str, entry: &Entry) -> Result<(), String>;
+    /// Whether a renewal of `key` with `max_age_ms` may be applied. Its value is the one
+    /// the store already holds, which passed [`check_entry`](Self::check_entry).
+    fn check_renewal(&self, store: &str, key: &[u8], max_age_ms: Option<i64>)
+        -> Result<(), String>;
 }
 
 /// Any key, any value: for simulations of the replication protocol on its own.
 pub struct AnyEntry;
 
 impl EntryRules for AnyEntry {
-    fn check_key(&self, _: &str, _: &[u8]) -> Result<(), String> {
+    fn check_entry(&self, _: &str, _: &Entry) -> Result<(), String> {
         Ok(())
     }
 
-    fn check_value(&self, _: &str, _: &[u8]) -> Result<(), String> {
+    fn check_renewal(&self, _: &str, _: &[u8], _: Option<i64>) -> Result<(), String> {
         Ok(())
     }
 }
 
-/// Why a request was not answered. Nothing of a refused request is applied.
+/// Why a request was not answered, or not answered in full.
 #[derive(Debug, Error)]
 pub enum RespondError {
     #[error("there is no store '{0}'")]
     UnknownStore(String),
     #[error("{0}")]
     BadRequest(String),
+    /// Nothing of the batch was applied.
     #[error("entry {index}: {problem}")]
     Invalid { index: usize, problem: String },
+    /// The rest of the batch was applied; these new keys did not fit.
+    #[error("store '{store}' is full: {refused} new keys refused")]
+    Full { store: String, refused: usize },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
+
+/// Why one entry was refused; the two kinds are counted apart in the store's status.
+enum Refusal {
+    FromTheFuture(String),
+    Invalid(String),
+}
+
+impl Refusal {
+    fn count<I: Index>(&self, store: &Store<I>) {
+        match self {
+            Refusal::FromTheFuture(_) => store.count_refused_future(1),
+            Refusal::Invalid(_) => store.count_refused_invalid(1),
+        }
+    }
+
+    fn into_reason(self) -> String {
+        match self {
+            Refusal::FromTheFuture(reason) | Refusal::Invalid(reason) => reason,
+        }
+    }
+}
+
+/// Most distinct keys one fetch request is answered for.
+pub const MAX_FETCH_KEYS: usize = 10_000;
+
+/// Default bound on the encoded size of one fetch answer.
+pub const DEFAULT_MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
 
 /// A node's replicated stores and the rule their incoming entries pass.
 pub struct Responder<I: Index> {
     stores: Vec<(String, Arc<Store<I>>)>,
     rules: Arc<dyn EntryRules>,
+    /// Approximate most bytes of one fetch answer.
+    max_answer_bytes: usize,
 }
 
 impl<I: Index> std::fmt::Debug for Responder<I> {
@@ -73,7 +114,15 @@ impl<I: Index> Responder<I> {
         Responder {
             stores: Vec::new(),
             rules,
+            max_answer_bytes: DEFAULT_MAX_ANSWER_BYTES,
         }
+    }
+
+    /// Bounds the approximate encoded size of one fetch answer (one entry larger than the
+    /// bound is still answered alone, so every entry can travel).
+    pub fn with_answer_limit(mut self, max_answer_bytes: usize) -> Self {
+        self.max_answer_bytes = max_answer_bytes;
+        self
     }
 
     /// Adds a store under `name` (the `{store}` of the replication paths).
@@ -97,40 +146,86 @@ impl<I: Index> Responder<I> {
             .ok_or_else(|| RespondError::UnknownStore(name.to_owned()))
     }
 
-    /// The one rule for an entry that arrives from elsewhere: a key of the store's shape,
-    /// a positive max age, and (unless it is a tombstone) a value the store can hold.
-    pub fn check(&self, store: &str, entry: &Entry) -> Result<(), String> {
-        self.rules.check_key(store, &entry.key)?;
-        check_max_age(entry.max_age_ms)?;
-        match &entry.value {
-            Some(value) => self.rules.check_value(store, value),
-            None => Ok(()),
-        }
+    /// The one rule for an entry that arrives from elsewhere, whatever the way: stamps
+    /// that are wall-clock milliseconds and not beyond the skew guard, a positive max age,
+    /// and the domain's rule.
+    pub fn check(&self, name: &str, entry: &Entry) -> Result<(), String> {
+        let store = self.store(name).map_err(|e| e.to_string())?;
+        self.classify(name, store, entry)
+            .map_err(Refusal::into_reason)
+    }
+
+    fn classify(&self, name: &str, store: &Store<I>, entry: &Entry) -> Result<(), Refusal> {
+        check_stamps(store, entry.version, entry.timestamp)?;
+        check_max_age(entry.max_age_ms).map_err(Refusal::Invalid)?;
+        self.rules
+            .check_entry(name, entry)
+            .map_err(Refusal::Invalid)
+    }
+
+    fn classify_renewal(
+        &self,
+        name: &str,
+        store: &Store<I>,
+        renewal: &Renewal,
+    ) -> Result<(), Refusal> {
+        check_stamps(store, renewal.version, renewal.timestamp)?;
+        self.rules
+            .check_renewal(name, &renewal.key, renewal.max_age_ms)
+            .map_err(Refusal::Invalid)
     }
 
     /// Applies a batch of entries (`POST /v1/store/{store}`, a Java peer's push): checked
-    /// whole first, so one bad entry refuses all of it.
+    /// whole first, so one bad entry refuses all of it. In a full store the keys it holds
+    /// are still applied and the new keys that do not fit are reported as
+    /// [`RespondError::Full`].
     pub fn apply_batch(
         &self,
         name: &str,
         batch: Vec<WireEntry>,
     ) -> Result<ApplyReport, RespondError> {
         let store = self.store(name)?;
-        let entries = self.checked_entries(name, batch)?;
-        Ok(store.apply(entries, Origin::Remote)?)
+        let entries = batch
+            .into_iter()
+            .enumerate()
+            .map(|(index, wire)| {
+                let entry = entry_from_wire(wire);
+                match self.classify(name, store, &entry) {
+                    Ok(()) => Ok(entry),
+                    Err(refusal) => {
+                        refusal.count(store);
+                        Err(RespondError::Invalid {
+                            index,
+                            problem: refusal.into_reason(),
+                        })
+                    }
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let report = store.apply(entries, Origin::Remote)?;
+        if report.refused_full > 0 {
+            return Err(RespondError::Full {
+                store: name.to_owned(),
+                refused: report.refused_full,
+            });
+        }
+        Ok(report)
     }
 
-    /// Applies a push: full entries first, so a renewal in the same batch finds the value
-    /// it renews, then renewals. Checked whole first. Answers which renewals need their
-    /// value.
+    /// Applies a push from a peer: full entries first, so a renewal in the same batch finds
+    /// the value it renews, then renewals. Each entry is taken or refused on its own, so
+    /// one entry the peer should not have sent, or a new key that does not fit, never
+    /// holds back the renewals and deletes of workers behind it. Answers which renewals
+    /// need their value and which entries were refused, with why.
     pub fn push(
         &self,
         name: &str,
         request: PushRequest,
     ) -> Result<(ApplyReport, PushResponse), RespondError> {
         let store = self.store(name)?;
-        let entries = self.checked_entries(name, request.entries)?;
-        let renewals = self.checked_renewals(name, request.renewals)?;
+        let (entries, mut refused) = self.sort_out(name, store, request.entries);
+        let (renewals, refused_renewals) = self.sort_out_renewals(name, store, request.renewals);
+        refused.extend(refused_renewals);
         let mut report = store.apply(entries, Origin::Remote)?;
         let renewed = store.apply_renewals(renewals, Origin::Remote)?;
         report.stored += renewed.stored;
@@ -138,17 +233,26 @@ impl<I: Index> Responder<I> {
         report.expired += renewed.expired;
         report.refused_full += renewed.refused_full;
         report.refused_future += renewed.refused_future;
+        report.refused_full_keys.extend(renewed.refused_full_keys);
+        let reason = format!("store '{name}' is full");
+        refused.extend(report.refused_full_keys.iter().map(|key| WireRefusal {
+            key: key.clone(),
+            reason: reason.clone(),
+        }));
+        if let Some(first) = refused.first() {
+            tracing::warn!(store = name, refused = refused.len(), key = %String::from_utf8_lossy(&first.key),
+                reason = %first.reason, "refused entries of a push (the rest was applied)");
+        }
         let response = PushResponse {
             missing: renewed.missing.clone(),
+            refused,
         };
         report.missing = renewed.missing;
         Ok((report, response))
     }
 
     /// Entries fetched from `peer` in an anti-entropy round: each passes the same rule as a
-    /// pushed one, but one bad entry does not hold back the others (the peer is not
-    /// refusing us anything; we are choosing what to take). Returns what was applied and
-    /// how many entries were refused.
+    /// pushed one, on its own. Returns what was applied and how many entries were refused.
     pub fn accept_fetched(
         &self,
         name: &str,
@@ -156,21 +260,12 @@ impl<I: Index> Responder<I> {
         fetched: Vec<WireEntry>,
     ) -> Result<(ApplyReport, usize), RespondError> {
         let store = self.store(name)?;
-        let total = fetched.len();
-        let entries: Vec<Entry> = fetched
-            .into_iter()
-            .map(entry_from_wire)
-            .filter(|entry| match self.check(name, entry) {
-                Ok(()) => true,
-                Err(problem) => {
-                    tracing::warn!(%peer, store = name, key = %String::from_utf8_lossy(&entry.key),
-                        %problem, "refusing an invalid entry from a peer");
-                    false
-                }
-            })
-            .collect();
-        let refused = total - entries.len();
-        Ok((store.apply(entries, Origin::Remote)?, refused))
+        let (entries, refused) = self.sort_out(name, store, fetched);
+        if let Some(first) = refused.first() {
+            tracing::warn!(%peer, store = name, refused = refused.len(), key = %String::from_utf8_lossy(&first.key),
+                reason = %first.reason, "refusing invalid entries from a peer");
+        }
+        Ok((store.apply(entries, Origin::Remote)?, refused.len()))
     }
 
     /// The store's digest in wire form, with its root for `If-None-Match` comparisons.
@@ -200,56 +295,118 @@ impl<I: Index> Responder<I> {
         })
     }
 
-    /// The requested entries that this store holds.
+    /// The requested entries that this store holds: each key once, at most
+    /// [`MAX_FETCH_KEYS`] keys, and no more entries than fit in
+    /// [`max_answer_bytes`](Self::with_answer_limit). A shorter answer is not an error: the
+    /// asking side fetches what is still missing in its next round. So a small request
+    /// (the same large key 10,000 times) costs what a polite one does.
     pub fn entries(
         &self,
         name: &str,
         request: &FetchRequest,
     ) -> Result<Vec<WireEntry>, RespondError> {
-        Ok(self
-            .store(name)?
-            .get_many(request.keys.iter().map(Vec::as_slice))
+        let store = self.store(name)?;
+        let mut seen = HashSet::new();
+        let keys = request
+            .keys
             .iter()
-            .map(|entry| entry_to_wire(entry))
-            .collect())
+            .filter(|key| seen.insert(key.as_slice()))
+            .take(MAX_FETCH_KEYS)
+            .map(Vec::as_slice);
+        let mut budget = self.max_answer_bytes;
+        let mut answer = Vec::new();
+        for entry in store.get_many(keys) {
+            let size = wire_size(&entry);
+            if size > budget && !answer.is_empty() {
+                break;
+            }
+            budget = budget.saturating_sub(size);
+            answer.push(entry_to_wire(&entry));
+        }
+        Ok(answer)
     }
 
-    fn checked_entries(
+    /// Splits a batch into the entries to apply and the refused ones (counted).
+    fn sort_out(
         &self,
         name: &str,
+        store: &Store<I>,
         batch: Vec<WireEntry>,
-    ) -> Result<Vec<Entry>, RespondError> {
-        batch
-            .into_iter()
-            .enumerate()
-            .map(|(index, wire)| {
-                let entry = entry_from_wire(wire);
-                self.check(name, &entry)
-                    .map(|()| entry)
-                    .map_err(|problem| RespondError::Invalid { index, problem })
-            })
-            .collect()
+    ) -> (Vec<Entry>, Vec<WireRefusal>) {
+        let mut accepted = Vec::with_capacity(batch.len());
+        let mut refused = Vec::new();
+        for entry in batch.into_iter().map(entry_from_wire) {
+            match self.classify(name, store, &entry) {
+                Ok(()) => accepted.push(entry),
+                Err(refusal) => {
+                    refusal.count(store);
+                    refused.push(WireRefusal {
+                        key: entry.key,
+                        reason: refusal.into_reason(),
+                    });
+                }
+            }
+        }
+        (accepted, refused)
     }
 
-    fn checked_renewals(
+    fn sort_out_renewals(
         &self,
         name: &str,
+        store: &Store<I>,
         renewals: Vec<WireRenewal>,
-    ) -> Result<Vec<Renewal>, RespondError> {
-        renewals
-            .into_iter()
-            .enumerate()
-            .map(|(index, wire)| {
-                self.rules
-                    .check_key(name, &wire.key)
-                    .and_then(|()| renewal_from_wire(wire))
-                    .map_err(|problem| RespondError::Invalid {
-                        index,
-                        problem: format!("renewal: {problem}"),
-                    })
-            })
-            .collect()
+    ) -> (Vec<Renewal>, Vec<WireRefusal>) {
+        let mut accepted = Vec::with_capacity(renewals.len());
+        let mut refused = Vec::new();
+        for wire in renewals {
+            let key = wire.key.clone();
+            let checked = renewal_from_wire(wire)
+                .map_err(Refusal::Invalid)
+                .and_then(|renewal| {
+                    self.classify_renewal(name, store, &renewal)
+                        .map(|()| renewal)
+                });
+            match checked {
+                Ok(renewal) => accepted.push(renewal),
+                Err(refusal) => {
+                    refusal.count(store);
+                    refused.push(WireRefusal {
+                        key,
+                        reason: format!("renewal: {}", refusal.into_reason()),
+                    });
+                }
+            }
+        }
+        (accepted, refused)
     }
+}
+
+/// Versions and timestamps are wall-clock milliseconds, and none beyond the store's
+/// clock-skew horizon (one server with a fast clock must not pin a key or outlive its
+/// time-to-live).
+fn check_stamps<I: Index>(store: &Store<I>, version: i64, timestamp: i64) -> Result<(), Refusal> {
+    if version < EPOCH_FLOOR_MS || timestamp < EPOCH_FLOOR_MS {
+        return Err(Refusal::Invalid(format!(
+            "version {version} and timestamp {timestamp} must be wall-clock milliseconds \
+             (at least {EPOCH_FLOOR_MS}, 2020-01-01)"
+        )));
+    }
+    let horizon = store.future_horizon_ms();
+    let latest = version.max(timestamp);
+    if latest > horizon {
+        return Err(Refusal::FromTheFuture(format!(
+            "stamped {} ms beyond this node's clock plus store.max-clock-skew \
+             (a clock running ahead?)",
+            latest - horizon
+        )));
+    }
+    Ok(())
+}
+
+/// About what `entry` costs in a JSON answer: base64 key and value plus the fields.
+fn wire_size(entry: &Entry) -> usize {
+    let encoded = |bytes: usize| bytes.div_ceil(3) * 4;
+    encoded(entry.key.len()) + entry.value.as_ref().map_or(0, |v| encoded(v.len())) + 96
 }
 
 /// A max age, when there is one, is a positive number of milliseconds.
@@ -274,16 +431,18 @@ pub(crate) mod tests {
     pub(crate) struct Strict;
 
     impl EntryRules for Strict {
-        fn check_key(&self, _: &str, key: &[u8]) -> Result<(), String> {
+        fn check_entry(&self, store: &str, entry: &Entry) -> Result<(), String> {
+            self.check_renewal(store, &entry.key, entry.max_age_ms)?;
+            match entry.value.as_deref() {
+                None | Some(b"ok") => Ok(()),
+                Some(_) => Err("value must be ok".into()),
+            }
+        }
+
+        fn check_renewal(&self, _: &str, key: &[u8], _: Option<i64>) -> Result<(), String> {
             key.starts_with(b"w")
                 .then_some(())
                 .ok_or_else(|| "key must start with w".into())
-        }
-
-        fn check_value(&self, _: &str, value: &[u8]) -> Result<(), String> {
-            (value == b"ok")
-                .then_some(())
-                .ok_or_else(|| "value must be ok".into())
         }
     }
 
@@ -313,51 +472,144 @@ pub(crate) mod tests {
         responder.store("dynamic").expect("the store").len()
     }
 
+    fn refused_keys(response: &PushResponse) -> Vec<&[u8]> {
+        response.refused.iter().map(|r| r.key.as_slice()).collect()
+    }
+
     #[test]
-    fn a_push_with_one_bad_entry_applies_nothing() {
+    fn a_batch_with_one_bad_entry_applies_nothing() {
         let responder = responder();
-        let request = PushRequest {
-            entries: vec![wire("w1", "ok"), wire("x2", "ok")],
-            renewals: Vec::new(),
-        };
-        let error = responder.push("dynamic", request).expect_err("refused");
+        let error = responder
+            .apply_batch("dynamic", vec![wire("w1", "ok"), wire("x2", "ok")])
+            .expect_err("refused");
         assert!(
             matches!(&error, RespondError::Invalid { index: 1, problem } if problem.contains("start with w")),
             "{error}"
         );
-        assert_eq!(len(&responder), 0);
-
-        let bad_value = PushRequest {
-            entries: vec![wire("w1", "ok"), wire("w2", "nope")],
-            renewals: Vec::new(),
-        };
-        assert!(responder.push("dynamic", bad_value).is_err());
         let never_positive = WireEntry {
             max_age_in_ms: Some(0),
             ..wire("w3", "ok")
         };
         assert!(responder
-            .apply_batch("dynamic", vec![never_positive])
+            .apply_batch("dynamic", vec![wire("w1", "ok"), never_positive])
             .is_err());
         assert_eq!(len(&responder), 0);
+        let store = responder.store("dynamic").expect("store");
+        assert_eq!(store.refused_invalid_total(), 2);
     }
 
     #[test]
-    fn a_renewal_passes_the_key_rule_too() {
+    fn a_push_takes_each_entry_on_its_own_and_says_what_it_refused() {
         let responder = responder();
-        let renewal = WireRenewal {
-            key: b"x1".to_vec(),
-            version: T0,
-            timestamp: T0,
-            max_age_in_ms: Some(30_000),
-            value_hash: hex128(7),
+        let request = PushRequest {
+            entries: vec![wire("x1", "ok"), wire("w2", "nope"), wire("w3", "ok")],
+            renewals: vec![WireRenewal {
+                key: b"x4".to_vec(),
+                version: T0,
+                timestamp: T0,
+                max_age_in_ms: Some(30_000),
+                value_hash: hex128(7),
+            }],
+        };
+        let (report, response) = responder.push("dynamic", request).expect("answered");
+        assert_eq!(report.stored, 1, "w3 is applied");
+        assert_eq!(
+            refused_keys(&response),
+            vec![&b"x1"[..], &b"w2"[..], &b"x4"[..]]
+        );
+        assert!(response.refused[2].reason.starts_with("renewal: "));
+        assert_eq!(len(&responder), 1);
+    }
+
+    #[test]
+    fn stamps_must_be_wall_clock_milliseconds_within_the_skew_guard() {
+        let responder = responder();
+        let ancient = WireEntry {
+            timestamp: 1,
+            ..wire("w1", "ok")
+        };
+        let ahead = WireEntry {
+            version: WireVersion {
+                sequence: T0 + 3_600_000,
+            },
+            ..wire("w2", "ok")
         };
         let request = PushRequest {
-            entries: Vec::new(),
-            renewals: vec![renewal],
+            entries: vec![ancient, ahead, wire("w3", "ok")],
+            renewals: Vec::new(),
         };
-        let error = responder.push("dynamic", request).expect_err("refused");
-        assert!(error.to_string().contains("renewal"), "{error}");
+        let (_, response) = responder.push("dynamic", request).expect("answered");
+        assert_eq!(refused_keys(&response), vec![&b"w1"[..], &b"w2"[..]]);
+        assert!(response.refused[0].reason.contains("wall-clock"));
+        assert!(response.refused[1].reason.contains("max-clock-skew"));
+        let store = responder.store("dynamic").expect("store");
+        assert_eq!(
+            (store.refused_future_total(), store.refused_invalid_total()),
+            (1, 1)
+        );
+    }
+
+    #[test]
+    fn a_full_store_takes_what_it_holds_and_refuses_new_keys_by_name() {
+        let clock = Arc::new(ManualClock::new(T0));
+        let mut config = StoreConfig::new("dynamic");
+        config.max_entries = 1;
+        let store = Store::open(config, Box::new(MemoryBackend::new()), clock, ())
+            .expect("a memory store opens");
+        let responder = Responder::new(Arc::new(Strict)).with_store("dynamic", Arc::new(store));
+        responder
+            .apply_batch("dynamic", vec![wire("w1", "ok")])
+            .expect("fits");
+        let newer = WireEntry {
+            version: WireVersion { sequence: T0 + 1 },
+            ..wire("w1", "ok")
+        };
+        let request = PushRequest {
+            entries: vec![wire("w2", "ok"), newer],
+            renewals: Vec::new(),
+        };
+        let (report, response) = responder.push("dynamic", request).expect("answered");
+        assert_eq!(report.stored, 1, "the held key is renewed");
+        assert_eq!(refused_keys(&response), vec![&b"w2"[..]]);
+        assert!(response.refused[0].reason.contains("full"));
+        let full = responder
+            .apply_batch("dynamic", vec![wire("w9", "ok")])
+            .expect_err("no room");
+        assert!(
+            matches!(full, RespondError::Full { refused: 1, .. }),
+            "{full}"
+        );
+    }
+
+    #[test]
+    fn a_fetch_answers_each_key_once_and_within_its_byte_budget() {
+        let responder = responder().with_answer_limit(1_000);
+        responder
+            .apply_batch("dynamic", vec![wire("w1", "ok"), wire("w2", "ok")])
+            .expect("applied");
+        let same_key = FetchRequest {
+            keys: vec![b"w1".to_vec(); 10_000],
+        };
+        let answer = responder.entries("dynamic", &same_key).expect("answered");
+        assert_eq!(answer, vec![wire("w1", "ok")], "one entry, not 10,000");
+
+        let big = WireEntry {
+            value: Some(vec![b'o'; 600]),
+            ..wire("w3", "ok")
+        };
+        let store = responder.store("dynamic").expect("store");
+        store
+            .apply([entry_from_wire(big.clone())], Origin::Remote)
+            .expect("applied");
+        let all = FetchRequest {
+            keys: vec![b"w3".to_vec(), b"w1".to_vec(), b"w2".to_vec()],
+        };
+        let answer = responder.entries("dynamic", &all).expect("answered");
+        assert_eq!(
+            answer.iter().map(|e| e.key.as_slice()).collect::<Vec<_>>(),
+            vec![&b"w3"[..]],
+            "an entry over the budget travels alone; the rest wait for the next request"
+        );
     }
 
     #[test]

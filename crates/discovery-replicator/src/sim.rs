@@ -285,7 +285,8 @@ fn as_status(error: RespondError) -> TransportError {
     let status = match &error {
         RespondError::UnknownStore(_) => 404,
         RespondError::BadRequest(_) | RespondError::Invalid { .. } => 400,
-        RespondError::Store(StoreError::Full { .. } | StoreError::Backend(_)) => 503,
+        RespondError::Full { .. }
+        | RespondError::Store(StoreError::Full { .. } | StoreError::Backend(_)) => 503,
     };
     TransportError::Status {
         status,
@@ -389,15 +390,18 @@ mod tests {
             entries: vec![wire("w1", "ok"), wire("x2", "ok")],
             renewals: Vec::new(),
         };
-        let refused = transport
+        let answer = transport
             .push(&sim_peer("there"), "dynamic", &request)
             .await
-            .expect_err("refused");
-        assert!(
-            matches!(&refused, TransportError::Status { status: 400, message } if message.contains("entry 1")),
-            "{refused}"
-        );
-        assert_eq!(len(&there), 0);
+            .expect("answered");
+        let refused: Vec<&[u8]> = answer
+            .body
+            .refused
+            .iter()
+            .map(|r| r.key.as_slice())
+            .collect();
+        assert_eq!(refused, vec![&b"x2"[..]], "the receiver's rule ran");
+        assert_eq!(len(&there), 1, "the valid entry was applied");
 
         let unknown = transport
             .push(&sim_peer("there"), "nope", &request)
@@ -407,15 +411,5 @@ mod tests {
             unknown,
             TransportError::Status { status: 404, .. }
         ));
-
-        let good = PushRequest {
-            entries: vec![wire("w1", "ok")],
-            renewals: Vec::new(),
-        };
-        transport
-            .push(&sim_peer("there"), "dynamic", &good)
-            .await
-            .expect("accepted");
-        assert_eq!(len(&there), 1);
     }
 }

@@ -111,12 +111,16 @@ impl Node {
             static_backend,
             &clock,
         )?);
-        let registry = Arc::new(Registry::new(
+        let mut registry = Registry::new(
             settings.environment.clone(),
             Arc::clone(&dynamic),
             Arc::clone(&static_services),
             duration_ms(settings.max_age),
-        ));
+        );
+        if settings.trino_announce.enabled {
+            registry = registry.allowing_max_age(duration_ms(settings.trino_announce.max_age));
+        }
+        let registry = Arc::new(registry);
 
         // Bind before starting anything else: a taken port stops the start cleanly.
         let addr = SocketAddr::new(settings.bind_ip, settings.http_port);
@@ -204,7 +208,11 @@ impl Node {
         let server_task = tokio::spawn(http::serve(
             listener,
             app,
-            ServerLimits::default(),
+            ServerLimits {
+                max_connections: settings.max_connections,
+                max_connections_per_client: settings.max_connections_per_client,
+                ..ServerLimits::default()
+            },
             shutdown_rx,
         ));
 
@@ -232,6 +240,7 @@ fn open_store(
     let mut config = StoreConfig::new(name.as_str());
     config.tombstone_max_age_ms = duration_ms(settings.tombstone_max_age);
     config.max_entries = settings.max_entries;
+    config.max_bytes = settings.max_bytes;
     config.max_clock_skew_ms = max_clock_skew_ms;
     // A 201 for a static service promises it survives a crash.
     config.durable_writes = name == StoreName::Static;
@@ -268,6 +277,9 @@ fn duration_ms(duration: std::time::Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// Most bytes of `<data-dir>/node-id` read: a node id (at most 256 bytes) and a newline fit.
+const NODE_ID_FILE_MAX_BYTES: u64 = 1024;
+
 /// The configured node id, or the one kept in `<data-dir>/node-id`, generated on first
 /// start. airlift defaults to a new random id on every start, which makes a server
 /// replicate to itself; a stable id per data directory avoids that.
@@ -280,7 +292,17 @@ fn resolve_node_id(settings: &Settings, dir: &Path) -> Result<String, NodeError>
         path: path.clone(),
         source,
     };
-    match std::fs::read_to_string(&path) {
+    // A node id is short: read a little more than the longest, never the whole of a file
+    // that someone replaced with something large.
+    let read = std::fs::File::open(&path).and_then(|file| {
+        let mut text = String::new();
+        std::io::Read::read_to_string(
+            &mut std::io::Read::take(file, NODE_ID_FILE_MAX_BYTES),
+            &mut text,
+        )
+        .map(|_| text)
+    });
+    match read {
         Ok(text) if is_node_id(text.trim()) => Ok(text.trim().to_owned()),
         Ok(_) => Err(io_error(std::io::Error::new(
             std::io::ErrorKind::InvalidData,

@@ -14,6 +14,29 @@ fn directives_for(level: &str) -> String {
     }
 }
 
+/// The level names a directive may use.
+const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+
+/// Checks a `log.level` value: a level, or a comma-separated list of levels and
+/// `target=level` directives. A bare word that is not a level (`inof`) would otherwise be
+/// read as a target name, which silently turns off every other log line.
+pub fn check_level(value: &str) -> Result<(), String> {
+    for directive in value.split(',').map(str::trim) {
+        let level = match directive.rsplit_once('=') {
+            Some((target, level)) if !target.is_empty() => level,
+            Some(_) => return Err(format!("'{directive}' names no target")),
+            None => directive,
+        };
+        if !LEVELS.contains(&level.to_ascii_lowercase().as_str()) {
+            return Err(format!(
+                "'{level}' is not a level (one of {})",
+                LEVELS.join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Installs the global subscriber. `level` is a level (`info`) or any `RUST_LOG`-style
 /// directive list (`info,discovery::request=debug`). Returns an error message for a
 /// directive that does not parse.
@@ -29,4 +52,24 @@ pub fn init(level: &str) -> Result<(), String> {
         .with_ansi(std::io::stdout().is_terminal())
         .try_init()
         .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_levels_and_target_level_directives_pass() {
+        for good in [
+            "info",
+            "DEBUG",
+            "warn,discovery::request=debug",
+            "debug,sled=debug",
+        ] {
+            assert_eq!(check_level(good), Ok(()), "{good}");
+        }
+        for bad in ["inof", "", "info,", "=debug", "sled=loud", "info,verbose"] {
+            assert!(check_level(bad).is_err(), "{bad:?}");
+        }
+    }
 }

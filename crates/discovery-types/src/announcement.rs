@@ -48,7 +48,9 @@ impl AnnouncementError {
 ///
 /// Java accepts any path segment. We accept any non-empty string of printable characters
 /// up to [`MAX_NODE_ID_BYTES`]: airlift node ids (`[A-Za-z0-9][_A-Za-z0-9-]*`), UUIDs,
-/// host names and the literal `static` all pass.
+/// host names and the literal `static` all pass. Refused besides whitespace and control
+/// characters: `/` and `..` (a node id ends up in paths, logs and file names) and the
+/// Unicode bidirectional controls, which make an id read differently from what it is.
 pub fn validate_node_id(node_id: &str) -> Result<(), AnnouncementError> {
     if node_id.is_empty() {
         return Err(AnnouncementError::field("node id", "must not be empty"));
@@ -65,7 +67,24 @@ pub fn validate_node_id(node_id: &str) -> Result<(), AnnouncementError> {
             "must not contain whitespace or control characters",
         ));
     }
+    if node_id.contains('/') || node_id.contains("..") {
+        return Err(AnnouncementError::field(
+            "node id",
+            "must not contain '/' or '..'",
+        ));
+    }
+    if node_id.chars().any(is_bidi_control) {
+        return Err(AnnouncementError::field(
+            "node id",
+            "must not contain Unicode bidirectional control characters",
+        ));
+    }
     Ok(())
+}
+
+/// U+200E/F (marks), U+202A–U+202E (embeddings, overrides), U+2066–U+2069 (isolates).
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// The body of `PUT /v1/announcement/{nodeId}`: everything one node offers.
@@ -387,6 +406,26 @@ mod tests {
         assert_eq!(services[0].node_id.as_deref(), Some("n1"));
         assert_eq!(services[0].location.as_deref(), Some("/n1"));
         assert_eq!(services[0].pool, "general");
+    }
+
+    #[test]
+    fn node_ids_that_read_as_paths_or_other_text_are_refused() {
+        for good in ["n1", "worker-1.example.com", "static", U1, "a.b"] {
+            assert_eq!(validate_node_id(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "",
+            "..",
+            "a/b",
+            "a..b",
+            "ab\u{202E}cd",
+            "x\u{2066}y",
+            "a b",
+            "a\tb",
+        ] {
+            assert!(validate_node_id(bad).is_err(), "{bad:?}");
+        }
+        assert!(validate_node_id(&"n".repeat(MAX_NODE_ID_BYTES + 1)).is_err());
     }
 
     #[test]

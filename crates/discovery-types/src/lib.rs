@@ -20,6 +20,7 @@ pub mod replication;
 pub mod service;
 pub mod store_name;
 pub mod store_wire;
+pub mod stored;
 pub mod trino_announce;
 pub mod units;
 

@@ -44,6 +44,19 @@ pub struct WireRenewal {
 pub struct PushResponse {
     #[serde(default, with = "key_list")]
     pub missing: Vec<Vec<u8>>,
+    /// Entries and renewals the receiver refused, with why. The sender drops them: a
+    /// refused entry would be refused again, and what did not fit in a full store is
+    /// offered again by anti-entropy. The rest of the batch was applied.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refused: Vec<WireRefusal>,
+}
+
+/// One refused entry of a push.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireRefusal {
+    #[serde(with = "bytes_serde")]
+    pub key: Vec<u8>,
+    pub reason: String,
 }
 
 /// A store's digest: per-bucket hashes (16 hex digits each) and their root.
@@ -106,6 +119,12 @@ pub struct StoreStatus {
     pub digest_root: String,
     /// Entries refused because they were stamped too far in the future.
     pub refused_future: u64,
+    /// Entries from elsewhere refused because the store was full (new keys only).
+    #[serde(default)]
+    pub refused_full: u64,
+    /// Entries from elsewhere refused by the validation rule.
+    #[serde(default)]
+    pub refused_invalid: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -128,6 +147,9 @@ pub struct PeerStoreStatus {
     pub push_failures: u64,
     /// Changes dropped because the queue was full (repaired by anti-entropy).
     pub dropped: u64,
+    /// Pushed entries the peer refused (invalid there, or its store was full).
+    #[serde(default)]
+    pub refused_by_peer: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_push_ok_ms: Option<i64>,
     pub syncs_ok: u64,
@@ -220,12 +242,29 @@ mod tests {
 
         let response = PushResponse {
             missing: vec![b"n2".to_vec()],
+            refused: Vec::new(),
         };
         let json = serde_json::to_string(&response).unwrap();
-        assert_eq!(json, r#"{"missing":["bjI="]}"#);
+        assert_eq!(json, r#"{"missing":["bjI="]}"#, "an older peer reads it");
         assert_eq!(
             serde_json::from_str::<PushResponse>(&json).unwrap(),
             response
+        );
+        let refusing = PushResponse {
+            missing: Vec::new(),
+            refused: vec![WireRefusal {
+                key: b"n3".to_vec(),
+                reason: "store 'dynamic' is full".into(),
+            }],
+        };
+        let json = serde_json::to_string(&refusing).unwrap();
+        assert_eq!(
+            json,
+            r#"{"missing":[],"refused":[{"key":"bjM=","reason":"store 'dynamic' is full"}]}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<PushResponse>(&json).unwrap(),
+            refusing
         );
     }
 

@@ -60,6 +60,8 @@ pub const KEYS: &[KeySpec] = &[
     KeySpec { name: "node.bind-ip", default: "0.0.0.0", help: "Address the HTTP server binds." },
     KeySpec { name: "http-server.http.port", default: "8411", help: "HTTP port; 0 picks a free port (the bound address is logged)." },
     KeySpec { name: "http-server.max-request-size", default: "1MB", help: "Largest request body accepted; larger ones get 413. (ours)" },
+    KeySpec { name: "http-server.max-connections", default: "10000", help: "Most open connections; new ones beyond it are closed at once. (ours)" },
+    KeySpec { name: "http-server.max-connections-per-client", default: "1000", help: "Most open connections from one client address, so one host cannot take every slot. (ours)" },
     KeySpec { name: "store.data-dir", default: "data", help: "Directory of the sled database and the node-id file. (ours)" },
     KeySpec { name: "discovery.max-age", default: "30s", help: "Time-to-live of a dynamic announcement." },
     KeySpec { name: "discovery.lookup-max-age", default: "10s", help: "Cache-Control max-age on lookups: how often airlift clients refresh. (ours)" },
@@ -80,7 +82,8 @@ pub const KEYS: &[KeySpec] = &[
     KeySpec { name: "trino-announce.max-concurrent-fetches", default: "16", help: "Most GET /v1/info requests in flight at once; an announce that finds none free is fetched on a later POST. (ours)" },
     KeySpec { name: "<store>.store.tombstone-max-age", default: "1d", help: "How long a delete (tombstone) is kept." },
     KeySpec { name: "<store>.store.gc-interval", default: "dynamic: 1m, static: 1h", help: "How often expired entries and old tombstones are removed." },
-    KeySpec { name: "<store>.store.max-entries", default: "dynamic: 250000, static: 100000", help: "Most entries a store holds; new keys beyond it get 503. (ours)" },
+    KeySpec { name: "<store>.store.max-entries", default: "dynamic: 250000, static: 100000", help: "Most entries with a value a store holds; new keys beyond it get 503. Tombstones of ids the store never held have a budget of the same size of their own. (ours)" },
+    KeySpec { name: "<store>.store.max-bytes", default: "dynamic: 256MB, static: 64MB", help: "Most bytes of keys and values a store holds; new keys beyond it get 503. Keys it holds can always be renewed or deleted. (ours)" },
     KeySpec { name: "<store>.store.remote.max-batch-size", default: "1000", help: "Most entries in one replication push." },
     KeySpec { name: "<store>.store.remote.queue-size", default: "1000", help: "Per-peer push queue length; beyond it the oldest change is dropped and repaired by anti-entropy." },
     KeySpec { name: "<store>.store.remote.update-interval", default: "5s", help: "Accepted and unused: the peer set follows each inventory reload at once." },
@@ -106,6 +109,7 @@ pub struct StoreSettings {
     pub tombstone_max_age: Duration,
     pub gc_interval: Duration,
     pub max_entries: usize,
+    pub max_bytes: usize,
     pub remote: RemoteSettings,
 }
 
@@ -141,6 +145,10 @@ pub struct Settings {
     pub bind_ip: IpAddr,
     pub http_port: u16,
     pub max_request_size: usize,
+    /// `http-server.max-connections`.
+    pub max_connections: usize,
+    /// `http-server.max-connections-per-client`.
+    pub max_connections_per_client: usize,
     pub data_dir: PathBuf,
     pub max_age: Duration,
     pub lookup_max_age: Duration,
@@ -234,6 +242,9 @@ impl Settings {
                 v.parse()
                     .map_err(|_| "must be a port number (0-65535)".into())
             })?,
+            max_connections: reader.count("http-server.max-connections", 10_000)?,
+            max_connections_per_client: reader
+                .count("http-server.max-connections-per-client", 1_000)?,
             max_request_size: reader.parsed("http-server.max-request-size", 1024 * 1024, |v| {
                 let size = parse_data_size(v)?;
                 usize::try_from(size)
@@ -261,8 +272,8 @@ impl Settings {
                 Duration::from_secs(10),
                 Duration::from_secs(1),
             )?,
-            dynamic_store: reader.store("dynamic", Duration::from_secs(60), 250_000)?,
-            static_store: reader.store("static", Duration::from_secs(3600), 100_000)?,
+            dynamic_store: reader.store("dynamic", Duration::from_secs(60), 250_000, 256 << 20)?,
+            static_store: reader.store("static", Duration::from_secs(3600), 100_000, 64 << 20)?,
             service_inventory_uri: reader.take("service-inventory.uri"),
             service_inventory_update_interval: reader.duration(
                 "service-inventory.update-interval",
@@ -290,7 +301,9 @@ impl Settings {
                 Duration::from_secs(60),
                 Duration::ZERO,
             )?,
-            log_level: reader.take("log.level").unwrap_or_else(|| "info".into()),
+            log_level: reader.parsed("log.level", "info".to_owned(), |v| {
+                crate::telemetry::check_level(v).map(|()| v.to_owned())
+            })?,
             trino_announce: TrinoAnnounceSettings {
                 enabled: reader.parsed("trino-announce.enabled", true, |v| {
                     match v.to_ascii_lowercase().as_str() {
@@ -433,6 +446,7 @@ impl Reader {
         store: &str,
         gc_interval: Duration,
         max_entries: usize,
+        max_bytes: usize,
     ) -> Result<StoreSettings, SettingsError> {
         let ms = Duration::from_millis(1);
         Ok(StoreSettings {
@@ -443,6 +457,14 @@ impl Reader {
             )?,
             gc_interval: self.duration(&format!("{store}.store.gc-interval"), gc_interval, ms)?,
             max_entries: self.count(&format!("{store}.store.max-entries"), max_entries)?,
+            max_bytes: self.parsed(&format!("{store}.store.max-bytes"), max_bytes, |v| {
+                parse_data_size(v).and_then(|size| {
+                    usize::try_from(size)
+                        .ok()
+                        .filter(|s| *s >= 1024)
+                        .ok_or_else(|| "must be at least 1kB".to_owned())
+                })
+            })?,
             remote: RemoteSettings {
                 max_batch_size: self
                     .count(&format!("{store}.store.remote.max-batch-size"), 1000)?,
@@ -491,6 +513,9 @@ fn is_environment(value: &str) -> bool {
 /// airlift's node id pattern `[A-Za-z0-9][_A-Za-z0-9-]*`.
 pub fn is_node_id(value: &str) -> bool {
     let mut chars = value.chars();
+    if value.len() > discovery_types::limits::MAX_NODE_ID_BYTES {
+        return false;
+    }
     chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }

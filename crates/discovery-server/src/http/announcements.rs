@@ -81,24 +81,15 @@ pub async fn add_static(
     let service = tokio::task::spawn_blocking(move || registry.add_static(announcement))
         .await
         .map_err(|_| ApiError::StorageUnavailable)??;
-    let location = location_of(&headers, &service.id);
+    let location = HeaderValue::from_str(&format!("/v1/announcement/static/{}", service.id)).ok();
     let json = serde_json::to_vec(&service).unwrap_or_default();
     let mut response = (StatusCode::CREATED, [json_content_type()], json).into_response();
+    // Relative, where Java builds it from the request's Host header: a Host is whatever
+    // the client says, and an absolute URI built from it points wherever the client chose.
     if let Some(location) = location {
         response.headers_mut().insert(header::LOCATION, location);
     }
     Ok(response)
-}
-
-/// Java builds an absolute `Location` from the request's Host; so do we, falling back to
-/// a relative one when the Host header is missing or unusable.
-fn location_of(headers: &HeaderMap, id: &str) -> Option<HeaderValue> {
-    let path = format!("/v1/announcement/static/{id}");
-    headers
-        .get(header::HOST)
-        .and_then(|host| host.to_str().ok())
-        .and_then(|host| HeaderValue::from_str(&format!("http://{host}{path}")).ok())
-        .or_else(|| HeaderValue::from_str(&path).ok())
 }
 
 /// `GET /v1/announcement/static`: the static services only.

@@ -113,6 +113,9 @@ impl From<RespondError> for ApiError {
             RespondError::UnknownStore(_) => ApiError::NotFound,
             RespondError::BadRequest(message) => ApiError::BadRequest(message),
             RespondError::Invalid { .. } => ApiError::BadRequest(format!("invalid batch: {e}")),
+            RespondError::Full { .. } => {
+                ApiError::StoreFull(format!("{e} (the other entries were applied)"))
+            }
             RespondError::Store(store) => store.into(),
         }
     }

@@ -18,6 +18,7 @@
 mod announce;
 mod announcements;
 mod body;
+mod client_slots;
 mod error;
 mod health;
 mod replication;

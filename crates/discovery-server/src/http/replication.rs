@@ -133,6 +133,8 @@ pub async fn status(State(state): State<AppState>) -> Response {
                 entries: store.len(),
                 digest_root: hex64(store.digest().root()),
                 refused_future: store.refused_future_total(),
+                refused_full: store.refused_full_total(),
+                refused_invalid: store.refused_invalid_total(),
             }
         })
         .collect();

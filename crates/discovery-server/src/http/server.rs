@@ -1,6 +1,7 @@
 //! The accept loop: HTTP/1.1 and cleartext HTTP/2 over hyper with bounds a public-facing
 //! server needs and `axum::serve` does not set (a deadline for request headers, a
-//! connection cap, a cap on concurrent HTTP/2 streams), and a graceful drain on shutdown.
+//! connection cap overall and per client address, a cap on concurrent HTTP/2 streams),
+//! and a graceful drain on shutdown.
 //!
 //! HTTP/2 is there because real clients speak it: Trino 483 turns
 //! `internal-communication.http2.enabled` on by default, and its airlift discovery client
@@ -19,6 +20,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tower::ServiceExt;
 
+use super::client_slots::ClientSlots;
 use super::normalize_path;
 
 /// Connection-level bounds.
@@ -26,6 +28,8 @@ use super::normalize_path;
 pub struct ServerLimits {
     /// Open connections beyond this are closed at once (the clients retry).
     pub max_connections: usize,
+    /// Open connections from one client address beyond this are closed at once.
+    pub max_connections_per_client: usize,
     /// A client must send its request headers within this time.
     pub header_read_timeout: Duration,
     /// How long shutdown waits for in-flight requests before dropping them.
@@ -38,6 +42,7 @@ impl Default for ServerLimits {
     fn default() -> Self {
         ServerLimits {
             max_connections: 10_000,
+            max_connections_per_client: 1_000,
             header_read_timeout: Duration::from_secs(30),
             drain_timeout: Duration::from_secs(10),
             max_concurrent_streams: 256,
@@ -55,6 +60,7 @@ pub async fn serve(
 ) {
     let graceful = GracefulShutdown::new();
     let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let client_slots = ClientSlots::new(limits.max_connections_per_client);
     let mut http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     http.http1()
         .timer(TokioTimer::new())
@@ -89,11 +95,21 @@ pub async fn serve(
                 continue;
             }
         };
+        // The per-client slot first: a client at its share must not take a global slot
+        // from anyone else, even for a moment.
+        let Some(client_slot) = client_slots.try_acquire(peer.ip()) else {
+            refused_connections += 1;
+            if refused_connections.is_power_of_two() {
+                tracing::warn!(%peer, refused_connections, max = limits.max_connections_per_client,
+                    "per-client connection limit reached (http-server.max-connections-per-client); closing its new connections");
+            }
+            continue;
+        };
         let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
             refused_connections += 1;
             if refused_connections.is_power_of_two() {
                 tracing::warn!(%peer, refused_connections, max = limits.max_connections,
-                    "connection limit reached; closing new connections");
+                    "connection limit reached (http-server.max-connections); closing new connections");
             }
             continue;
         };
@@ -114,6 +130,7 @@ pub async fn serve(
                 tracing::trace!(%peer, error = %e, "connection ended with an error");
             }
             drop(permit);
+            drop(client_slot);
         });
     }
 

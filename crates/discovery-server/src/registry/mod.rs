@@ -54,17 +54,23 @@ impl Registry {
         static_services: Arc<ServiceStore>,
         announcement_max_age_ms: i64,
     ) -> Self {
-        let responder = Responder::new(Arc::new(ServiceRules))
-            .with_store(StoreName::Dynamic.as_str(), Arc::clone(&dynamic))
-            .with_store(StoreName::Static.as_str(), Arc::clone(&static_services));
+        let responder = responder_for(&dynamic, &static_services, announcement_max_age_ms);
         Registry {
             environment: environment.into(),
             dynamic,
             static_services,
-            responder: Arc::new(responder),
+            responder,
             announcement_max_age_ms,
             cache: cache::LookupCache::default(),
         }
+    }
+
+    /// Lets dynamic entries from elsewhere carry a max age up to `max_age_ms` when that is
+    /// longer than `discovery.max-age` (announce mode's `trino-announce.max-age`).
+    pub fn allowing_max_age(mut self, max_age_ms: i64) -> Self {
+        let longest = max_age_ms.max(self.announcement_max_age_ms);
+        self.responder = responder_for(&self.dynamic, &self.static_services, longest);
+        self
     }
 
     pub fn environment(&self) -> &str {
@@ -154,6 +160,19 @@ impl Registry {
             .read_index(|index| index.collect(Selector::All, now, &mut services));
         Lookup::render(&self.environment, services, 0)
     }
+}
+
+fn responder_for(
+    dynamic: &Arc<ServiceStore>,
+    static_services: &Arc<ServiceStore>,
+    max_dynamic_age_ms: i64,
+) -> Arc<ServiceResponder> {
+    let rules = ServiceRules { max_dynamic_age_ms };
+    Arc::new(
+        Responder::new(Arc::new(rules))
+            .with_store(StoreName::Dynamic.as_str(), Arc::clone(dynamic))
+            .with_store(StoreName::Static.as_str(), Arc::clone(static_services)),
+    )
 }
 
 /// Values are compact JSON, as airlift writes them.
