@@ -22,10 +22,13 @@ pub async fn run_gc_loop<I: Index>(
     loop {
         tokio::select! {
             _ = ticker.tick() => {
-                match store.collect_garbage() {
-                    Ok(0) => {}
-                    Ok(removed) => tracing::debug!(store = %store.name(), removed, "garbage collected"),
-                    Err(e) => tracing::warn!(store = %store.name(), error = %e, "garbage collection failed"),
+                // Disk I/O and lock waits: off the async workers, which serve requests.
+                let sweeping = Arc::clone(&store);
+                match tokio::task::spawn_blocking(move || sweeping.collect_garbage()).await {
+                    Ok(Ok(0)) => {}
+                    Ok(Ok(removed)) => tracing::debug!(store = %store.name(), removed, "garbage collected"),
+                    Ok(Err(e)) => tracing::warn!(store = %store.name(), error = %e, "garbage collection failed"),
+                    Err(e) => tracing::warn!(store = %store.name(), error = %e, "garbage collection task failed"),
                 }
             }
             changed = shutdown.changed() => {

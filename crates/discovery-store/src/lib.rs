@@ -34,4 +34,6 @@ pub use clock::{Clock, ManualClock, SystemClock, TokioClock};
 pub use entry::Entry;
 pub use error::StoreError;
 pub use fingerprint::Digest;
-pub use store::{ApplyReport, Change, Index, Origin, Renewal, Store, StoreConfig, Summary};
+pub use store::{
+    ApplyReport, Change, Index, Origin, Renewal, Store, StoreConfig, Summary, GC_CHUNK,
+};

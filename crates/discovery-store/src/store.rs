@@ -198,6 +198,9 @@ pub struct Store<I: Index = ()> {
     refused_invalid_total: AtomicU64,
 }
 
+/// Most expired entries removed under one hold of the write lock.
+pub const GC_CHUNK: usize = 1_000;
+
 enum Decision {
     Store,
     Superseded,
@@ -497,23 +500,44 @@ impl<I: Index> Store<I> {
     /// Removes every expired entry (expired values and old tombstones). Not a change: it is
     /// not published and not replicated, since every replica expires entries by the same
     /// rule. Returns how many entries were removed.
+    ///
+    /// The scan runs under the read lock and the removal in chunks of [`GC_CHUNK`] keys,
+    /// each under its own short hold of the write lock, so 240,000 entries expiring
+    /// together never stall requests for the whole sweep. A key renewed between the scan
+    /// and its chunk is re-checked under the lock and kept.
     pub fn collect_garbage(&self) -> Result<usize, StoreError> {
         let now = self.clock.now_ms();
-        let mut state = self.write_state();
-        let expired: Vec<Vec<u8>> = state
+        let tombstone_max_age = self.config.tombstone_max_age_ms;
+        let expired: Vec<Vec<u8>> = self
+            .read_state()
             .entries
             .values()
-            .filter(|slot| slot.entry.is_expired(now, self.config.tombstone_max_age_ms))
+            .filter(|slot| slot.entry.is_expired(now, tombstone_max_age))
             .map(|slot| slot.entry.key.clone())
             .collect();
-        for key in &expired {
-            self.backend.remove(key)?;
-            if let Some(old) = state.entries.remove(key) {
-                state.usage.remove(&old.entry);
-                state.index.update(key, Some(&old.entry), None, now);
+        let mut removed = 0;
+        for chunk in expired.chunks(GC_CHUNK) {
+            let mut state = self.write_state();
+            for key in chunk {
+                let still_expired = state
+                    .entries
+                    .get(key)
+                    .is_some_and(|slot| slot.entry.is_expired(now, tombstone_max_age));
+                if !still_expired {
+                    continue;
+                }
+                self.backend.remove(key)?;
+                if let Some(old) = state.entries.remove(key) {
+                    state.usage.remove(&old.entry);
+                    state.index.update(key, Some(&old.entry), None, now);
+                    removed += 1;
+                }
             }
+            drop(state);
+            // Let writers waiting for the lock in before the next chunk.
+            std::thread::yield_now();
         }
-        Ok(expired.len())
+        Ok(removed)
     }
 
     /// The entry stored under `key`, whatever its state (tombstone, expired).

@@ -674,3 +674,28 @@ fn unchanged_renewals_reach_the_backend_lazily_and_flush_writes_them() {
         "flush writes what was pending"
     );
 }
+
+#[test]
+fn garbage_collection_in_chunks_removes_every_expired_entry_and_keeps_the_rest() {
+    let clock = Arc::new(ManualClock::new(T0));
+    let store = open_with(
+        StoreConfig::new("dynamic"),
+        Box::new(MemoryBackend::new()),
+        &clock,
+    );
+    let expiring = 2 * discovery_store::GC_CHUNK + 500;
+    for i in 0..expiring {
+        store
+            .put(format!("old-{i}").into_bytes(), b"v".to_vec(), Some(1_000))
+            .unwrap();
+    }
+    clock.advance(500);
+    store
+        .put(b"fresh".to_vec(), b"v".to_vec(), Some(1_000))
+        .unwrap();
+    store.put(b"static".to_vec(), b"v".to_vec(), None).unwrap();
+    clock.advance(1_000);
+    assert_eq!(store.collect_garbage().unwrap(), expiring);
+    assert_eq!(store.len(), 2, "the entries still live stay");
+    assert_index_consistent(&store);
+}
