@@ -28,6 +28,11 @@ struct Cli {
     /// Override one configuration key; repeatable.
     #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_override)]
     overrides: Vec<(String, String)>,
+
+    /// Start even though the data directory is damaged (store.repair=true): what was lost
+    /// is logged, and lookups wait until the node has caught up with a ready peer.
+    #[arg(long)]
+    repair: bool,
 }
 
 fn parse_override(text: &str) -> Result<(String, String), String> {
@@ -50,7 +55,10 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(mut cli: Cli) -> anyhow::Result<()> {
+    if cli.repair {
+        cli.overrides.push(("store.repair".into(), "true".into()));
+    }
     let loaded = Settings::load(cli.config.as_deref(), &cli.overrides)?;
     telemetry::init(&loaded.settings.log_level).map_err(anyhow::Error::msg)?;
     for note in &loaded.notes {

@@ -9,6 +9,7 @@
 mod convergence;
 mod faults;
 mod inventory;
+mod pressure;
 mod recovery;
 mod rules;
 mod support;

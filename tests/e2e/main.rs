@@ -10,6 +10,7 @@ mod announce;
 mod announce_mode;
 mod bad_input;
 mod config;
+mod damage;
 mod delete;
 mod expiry;
 mod hostile;

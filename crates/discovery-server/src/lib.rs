@@ -13,6 +13,7 @@
 
 pub mod announce_bridge;
 pub mod config;
+pub mod data_check;
 pub mod http;
 pub mod node;
 pub mod readiness;

@@ -20,6 +20,7 @@ use tokio::task::JoinHandle;
 
 use crate::announce_bridge::AnnounceBridge;
 use crate::config::{is_node_id, Settings, StoreSettings};
+use crate::data_check::{self, Records};
 use crate::http::{self, AppState, HttpLimits, NodeInfo, ServerLimits};
 use crate::readiness::Readiness;
 use crate::registry::{Registry, ServiceIndex, StoreName, ValueFormat};
@@ -45,6 +46,15 @@ pub enum NodeError {
     Replication(#[from] TransportError),
     #[error("cannot build the HTTP client of announce mode: {0}")]
     AnnounceClient(String),
+    #[error(
+        "the data in {path} is damaged: {}; nothing was changed. Start with --repair (store.repair=true) \
+         to start with what could be read, stay not ready and fill in from the peers",
+        problems.join("; ")
+    )]
+    Damaged {
+        path: PathBuf,
+        problems: Vec<String>,
+    },
 }
 
 /// Where a node keeps its entries.
@@ -70,6 +80,10 @@ impl Node {
         storage: Storage,
         clock: Arc<dyn Clock>,
     ) -> Result<NodeHandle, NodeError> {
+        let mut damage = Vec::new();
+        // How many of `damage` have been reported (and accepted, under store.repair).
+        let mut reported = 0;
+        let mut recorded = None;
         let (node_id, backends, database) = match storage {
             Storage::Disk => {
                 let dir = &settings.data_dir;
@@ -77,8 +91,23 @@ impl Node {
                     path: dir.clone(),
                     source,
                 })?;
+                // Read before anything writes: a node id left by an earlier start means
+                // this directory held data.
+                let started_before = dir.join("node-id").exists();
                 let node_id = resolve_node_id(&settings, dir)?;
-                let db = Database::open(&dir.join("db"))?;
+                let db_dir = dir.join("db");
+                if started_before && !db_dir.join("db").exists() {
+                    damage.push(format!(
+                        "{} is missing while {} exists: every entry this node held is gone",
+                        db_dir.join("db").display(),
+                        dir.join("node-id").display()
+                    ));
+                    // Refuse before opening the database, which would create a new one.
+                    refuse_unless_repairing(&settings, &damage)?;
+                    reported = damage.len();
+                }
+                recorded = data_check::read_record(dir);
+                let db = Database::open(&db_dir)?;
                 let dynamic: Box<dyn Backend> = Box::new(db.backend("dynamic")?);
                 let static_backend: Box<dyn Backend> = Box::new(db.backend("static")?);
                 (node_id, [dynamic, static_backend], Some(db))
@@ -111,6 +140,23 @@ impl Node {
             static_backend,
             &clock,
         )?);
+        if let Some(recorded) = &recorded {
+            let read = Records::from([
+                (
+                    StoreName::Dynamic.to_string(),
+                    dynamic.content_record().into(),
+                ),
+                (
+                    StoreName::Static.to_string(),
+                    static_services.content_record().into(),
+                ),
+            ]);
+            damage.extend(data_check::compare(recorded, &read));
+        }
+        refuse_unless_repairing(&settings, &damage[reported..])?;
+        if recorded.is_some() {
+            data_check::forget_record(&settings.data_dir);
+        }
         let mut registry = Registry::new(
             settings.environment.clone(),
             Arc::clone(&dynamic),
@@ -175,11 +221,15 @@ impl Node {
             shutdown_rx.clone(),
         )));
 
-        let readiness = Arc::new(Readiness::new(
+        let mut readiness = Readiness::new(
             settings.readiness_warm_up,
             settings.readiness_max_wait,
             replicator.as_ref().map(ReplicatorHandle::status),
-        ));
+        );
+        if !damage.is_empty() {
+            readiness = readiness.repairing();
+        }
+        let readiness = Arc::new(readiness);
         let announce = if settings.trino_announce.enabled {
             let bridge =
                 AnnounceBridge::new(Arc::clone(&registry), settings.trino_announce.clone())
@@ -225,6 +275,7 @@ impl Node {
             server_task,
             replicator,
             drain_timeout: settings.replication_drain_timeout,
+            data_dir: settings.data_dir.clone(),
             background,
         })
     }
@@ -275,6 +326,27 @@ fn replication_config(
 
 fn duration_ms(duration: std::time::Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Logs every problem with the data directory at ERROR and refuses the start, unless
+/// `store.repair` says to go on (then readiness waits for a ready peer).
+fn refuse_unless_repairing(settings: &Settings, damage: &[String]) -> Result<(), NodeError> {
+    if damage.is_empty() {
+        return Ok(());
+    }
+    for problem in damage {
+        tracing::error!(data_dir = %settings.data_dir.display(), "damaged data: {problem}");
+    }
+    if !settings.repair {
+        return Err(NodeError::Damaged {
+            path: settings.data_dir.clone(),
+            problems: damage.to_vec(),
+        });
+    }
+    tracing::error!(
+        "starting anyway (store.repair): lookups wait until caught up with a ready peer"
+    );
+    Ok(())
 }
 
 /// Most bytes of `<data-dir>/node-id` read: a node id (at most 256 bytes) and a newline fit.
@@ -328,6 +400,8 @@ pub struct NodeHandle {
     server_task: JoinHandle<()>,
     replicator: Option<ReplicatorHandle>,
     drain_timeout: std::time::Duration,
+    /// `store.data-dir`, where the clean-shutdown record goes.
+    data_dir: PathBuf,
     /// GC loops and the inventory reload loop.
     background: Vec<JoinHandle<()>>,
 }
@@ -362,6 +436,20 @@ impl NodeHandle {
         }
         if let Some(db) = self.database {
             db.flush().await?;
+            // Everything is on disk and nothing writes any more: record what it is.
+            let records: Records = StoreName::ALL
+                .iter()
+                .map(|&name| {
+                    (
+                        name.to_string(),
+                        self.registry.store(name).content_record().into(),
+                    )
+                })
+                .collect();
+            if let Err(e) = data_check::write_record(&self.data_dir, &records) {
+                tracing::warn!(data_dir = %self.data_dir.display(), error = %e,
+                    "cannot write the clean-shutdown record; the next start cannot check the data");
+            }
         }
         Ok(())
     }

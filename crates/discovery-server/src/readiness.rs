@@ -17,6 +17,10 @@
 //!   whole cluster starting together); or, if no peer could be reached, once
 //!   `readiness.max-wait` has passed (serving what it has beats serving nothing forever).
 //!
+//! * **Repairing** (started with `--repair` on damaged data): a replicated node is ready
+//!   only once every store has caught up with a ready peer, however long that takes; what
+//!   it read from disk alone is known to be incomplete.
+//!
 //! Once ready, a node stays ready until it stops.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,8 +36,21 @@ pub fn decide(
     warm_up: Duration,
     max_wait: Duration,
     catch_up: Option<CatchUp>,
+    repairing: bool,
 ) -> Result<&'static str, String> {
     let warmed_up = elapsed >= warm_up;
+    match catch_up {
+        Some(c) if repairing && c.peers > 0 && c.every_store_synced_with_ready_peer => {
+            return Ok("repaired: caught up with a ready peer");
+        }
+        Some(c) if repairing && c.peers > 0 => {
+            return Err(
+                "repairing damaged data: waiting to catch up with a peer that is itself ready"
+                    .into(),
+            );
+        }
+        _ => {}
+    }
     let left = |limit: Duration| limit.saturating_sub(elapsed).as_secs_f64().ceil() as u64;
     match catch_up {
         None | Some(CatchUp { peers: 0, .. }) if warmed_up => {
@@ -68,6 +85,8 @@ pub struct Readiness {
     warm_up: Duration,
     max_wait: Duration,
     replicator: Option<ReplicatorStatus>,
+    /// Started with `--repair` on damaged data.
+    repairing: bool,
     ready: AtomicBool,
 }
 
@@ -82,8 +101,15 @@ impl Readiness {
             warm_up,
             max_wait,
             replicator,
+            repairing: false,
             ready: AtomicBool::new(false),
         }
+    }
+
+    /// Ready only once caught up with a ready peer (see the module documentation).
+    pub fn repairing(mut self) -> Self {
+        self.repairing = true;
+        self
     }
 
     /// `Ok` when ready; `Err` with the reason otherwise.
@@ -97,6 +123,7 @@ impl Readiness {
             self.warm_up,
             self.max_wait,
             catch_up,
+            self.repairing,
         )?;
         if !self.ready.swap(true, Ordering::AcqRel) {
             tracing::info!(after = ?self.started.elapsed(), "ready: {why}");
@@ -125,44 +152,54 @@ mod tests {
 
     #[test]
     fn a_standalone_node_waits_one_warm_up() {
-        assert!(decide(S(9), S(10), S(60), None).is_err());
-        assert!(decide(S(10), S(10), S(60), None).is_ok());
+        assert!(decide(S(9), S(10), S(60), None, false).is_err());
+        assert!(decide(S(10), S(10), S(60), None, false).is_ok());
         let no_peers = Some(CatchUp {
             every_store_synced: false,
             every_store_synced_with_ready_peer: false,
             peers: 0,
         });
         assert!(
-            decide(S(10), S(10), S(60), no_peers).is_ok(),
+            decide(S(10), S(10), S(60), no_peers, false).is_ok(),
             "an inventory of one is standalone"
         );
         assert!(
-            decide(S(0), S(0), S(0), None).is_ok(),
+            decide(S(0), S(0), S(0), None, false).is_ok(),
             "warm-up 0 disables it"
         );
     }
 
     #[test]
     fn a_replicated_node_is_ready_after_syncing_with_a_ready_peer_at_once() {
-        assert!(decide(S(1), S(10), S(60), catch_up(true, true)).is_ok());
-        let not_yet = decide(S(1), S(10), S(60), catch_up(true, false)).unwrap_err();
+        assert!(decide(S(1), S(10), S(60), catch_up(true, true), false).is_ok());
+        let not_yet = decide(S(1), S(10), S(60), catch_up(true, false), false).unwrap_err();
         assert!(
             not_yet.contains("no peer that is itself ready"),
             "{not_yet}"
         );
-        let no_round = decide(S(1), S(10), S(60), catch_up(false, false)).unwrap_err();
+        let no_round = decide(S(1), S(10), S(60), catch_up(false, false), false).unwrap_err();
         assert!(no_round.contains("no anti-entropy round"), "{no_round}");
     }
 
     #[test]
     fn a_cluster_starting_together_is_ready_after_warm_up_and_one_round() {
-        assert!(decide(S(11), S(10), S(60), catch_up(true, false)).is_ok());
-        assert!(decide(S(11), S(10), S(60), catch_up(false, false)).is_err());
+        assert!(decide(S(11), S(10), S(60), catch_up(true, false), false).is_ok());
+        assert!(decide(S(11), S(10), S(60), catch_up(false, false), false).is_err());
+    }
+
+    #[test]
+    fn a_repairing_node_waits_for_a_ready_peer_however_long() {
+        assert!(decide(S(600), S(10), S(60), catch_up(true, false), true).is_err());
+        assert!(decide(S(1), S(10), S(60), catch_up(true, true), true).is_ok());
+        assert!(
+            decide(S(10), S(10), S(60), None, true).is_ok(),
+            "standalone: the warm-up, as its clients re-announce"
+        );
     }
 
     #[test]
     fn unreachable_peers_delay_readiness_only_until_max_wait() {
-        assert!(decide(S(59), S(10), S(60), catch_up(false, false)).is_err());
-        assert!(decide(S(60), S(10), S(60), catch_up(false, false)).is_ok());
+        assert!(decide(S(59), S(10), S(60), catch_up(false, false), false).is_err());
+        assert!(decide(S(60), S(10), S(60), catch_up(false, false), false).is_ok());
     }
 }

@@ -652,6 +652,19 @@ impl<I: Index> Store<I> {
         self.len() == 0
     }
 
+    /// How many entries the store holds, tombstones and expired entries included, and the
+    /// XOR of their fingerprints: what a node records at a clean shutdown (right after
+    /// [`flush`](Self::flush), when the backend holds exactly this) and compares with what
+    /// it reads at the next start, to notice data the storage engine lost.
+    pub fn content_record(&self) -> (usize, u64) {
+        let state = self.read_state();
+        let fingerprints = state
+            .entries
+            .values()
+            .fold(0u64, |acc, slot| acc ^ slot.fingerprint);
+        (state.entries.len(), fingerprints)
+    }
+
     /// Runs `read` against the index under the read lock.
     pub fn read_index<R>(&self, read: impl FnOnce(&I) -> R) -> R {
         read(&self.read_state().index)

@@ -699,3 +699,33 @@ fn garbage_collection_in_chunks_removes_every_expired_entry_and_keeps_the_rest()
     assert_eq!(store.len(), 2, "the entries still live stay");
     assert_index_consistent(&store);
 }
+
+#[test]
+fn the_content_record_after_a_flush_is_what_the_next_open_reads() {
+    let clock = Arc::new(ManualClock::new(T0));
+    let backend = MemoryBackend::new();
+    let store = open_with(
+        StoreConfig::new("dynamic"),
+        Box::new(backend.clone()),
+        &clock,
+    );
+    store
+        .put(b"a".to_vec(), b"1".to_vec(), Some(30_000))
+        .unwrap();
+    store
+        .put(b"a".to_vec(), b"1".to_vec(), Some(30_000))
+        .unwrap();
+    store.delete(b"b".to_vec()).unwrap();
+    store.flush().unwrap();
+    let recorded = store.content_record();
+    assert_eq!(recorded.0, 2);
+    let reopened = open_with(
+        StoreConfig::new("dynamic"),
+        Box::new(backend.clone()),
+        &clock,
+    );
+    assert_eq!(reopened.content_record(), recorded);
+    backend.remove(b"a").unwrap();
+    let damaged = open_with(StoreConfig::new("dynamic"), Box::new(backend), &clock);
+    assert_ne!(damaged.content_record(), recorded, "a lost entry shows");
+}

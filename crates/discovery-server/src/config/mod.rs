@@ -63,6 +63,7 @@ pub const KEYS: &[KeySpec] = &[
     KeySpec { name: "http-server.max-connections", default: "10000", help: "Most open connections; new ones beyond it are closed at once. (ours)" },
     KeySpec { name: "http-server.max-connections-per-client", default: "1000", help: "Most open connections from one client address, so one host cannot take every slot. (ours)" },
     KeySpec { name: "store.data-dir", default: "data", help: "Directory of the sled database and the node-id file. (ours)" },
+    KeySpec { name: "store.repair", default: "false", help: "Start even though the data directory is damaged (what was lost is logged at ERROR): serve what could be read only once caught up with a ready peer. discoveryd --repair sets it. (ours)" },
     KeySpec { name: "discovery.max-age", default: "30s", help: "Time-to-live of a dynamic announcement." },
     KeySpec { name: "discovery.lookup-max-age", default: "10s", help: "Cache-Control max-age on lookups: how often airlift clients refresh. (ours)" },
     KeySpec { name: "discovery.announce-max-age", default: "10s", help: "Cache-Control max-age on announcements: clients re-announce at 80 % of it. (ours)" },
@@ -145,6 +146,8 @@ pub struct Settings {
     pub bind_ip: IpAddr,
     pub http_port: u16,
     pub max_request_size: usize,
+    /// `store.repair`: start on damaged data.
+    pub repair: bool,
     /// `http-server.max-connections`.
     pub max_connections: usize,
     /// `http-server.max-connections-per-client`.
@@ -242,6 +245,7 @@ impl Settings {
                 v.parse()
                     .map_err(|_| "must be a port number (0-65535)".into())
             })?,
+            repair: reader.parsed("store.repair", false, parse_bool)?,
             max_connections: reader.count("http-server.max-connections", 10_000)?,
             max_connections_per_client: reader
                 .count("http-server.max-connections-per-client", 1_000)?,
@@ -305,13 +309,7 @@ impl Settings {
                 crate::telemetry::check_level(v).map(|()| v.to_owned())
             })?,
             trino_announce: TrinoAnnounceSettings {
-                enabled: reader.parsed("trino-announce.enabled", true, |v| {
-                    match v.to_ascii_lowercase().as_str() {
-                        "true" => Ok(true),
-                        "false" => Ok(false),
-                        _ => Err("must be true or false".into()),
-                    }
-                })?,
+                enabled: reader.parsed("trino-announce.enabled", true, parse_bool)?,
                 max_age: reader.duration(
                     "trino-announce.max-age",
                     Duration::from_secs(30),
@@ -481,6 +479,14 @@ impl Reader {
                 )?,
             },
         })
+    }
+}
+
+fn parse_bool(value: &str) -> Result<bool, String> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err("must be true or false".into()),
     }
 }
 
