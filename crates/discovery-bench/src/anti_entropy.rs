@@ -72,7 +72,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let peer = sim_peer("there");
     let config = ReplicatorConfig::default();
 
-    let in_sync = reconcile(&here_side, "dynamic", &transport, &peer, &config).await?;
+    let in_sync = reconcile(&here_side, "dynamic", &transport, &peer, &config, &*clock).await?;
     let in_sync_traffic = net.traffic();
     anyhow::ensure!(in_sync.in_agreement, "replicas were expected to agree");
 
@@ -82,7 +82,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     there.apply(missing, Origin::Remote)?;
     let differing = here.digest().differing_buckets(&there.digest()).len();
     net.reset_traffic();
-    let diverged = reconcile(&here_side, "dynamic", &transport, &peer, &config).await?;
+    let diverged = reconcile(&here_side, "dynamic", &transport, &peer, &config, &*clock).await?;
     let diverged_traffic = net.traffic();
     anyhow::ensure!(
         diverged.fetched == args.divergence,

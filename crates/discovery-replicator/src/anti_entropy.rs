@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use discovery_store::Index;
+use discovery_store::{Clock, Index};
 use discovery_types::replication::{FetchRequest, PushRequest, SummariesRequest};
 
 use crate::config::ReplicatorConfig;
@@ -27,6 +27,9 @@ pub struct SyncOutcome {
     pub in_agreement: bool,
     /// The peer reported itself ready (its state complete).
     pub peer_ready: bool,
+    /// The peer's clock minus ours, from the digest exchange: the peer's stamp against
+    /// the middle of our request's round trip.
+    pub clock_offset_ms: Option<i64>,
     pub fetched: usize,
     pub pushed: usize,
     /// Fetched entries refused by the responder's rule.
@@ -43,13 +46,20 @@ pub async fn reconcile<I: Index, T: PeerTransport>(
     transport: &T,
     peer: &Peer,
     config: &ReplicatorConfig,
+    clock: &dyn Clock,
 ) -> Result<SyncOutcome, TransportError> {
     let local = |e: crate::RespondError| TransportError::Decode(format!("local store: {e}"));
     let store = responder.store(name).map_err(local)?;
     let mut outcome = SyncOutcome::default();
     let local_digest = store.digest();
     let root = discovery_types::replication::hex64(local_digest.root());
+    let sent_at = clock.now_ms();
     let exchange = transport.digest(peer, name, &root).await?;
+    let received_at = clock.now_ms();
+    outcome.clock_offset_ms = exchange
+        .body
+        .peer_clock_ms
+        .map(|peer_ms| clock_offset(peer_ms, sent_at, received_at));
     outcome.bytes_sent += exchange.bytes_sent;
     outcome.bytes_received += exchange.bytes_received;
     outcome.peer_ready = exchange.body.peer_ready;
@@ -124,4 +134,24 @@ pub async fn reconcile<I: Index, T: PeerTransport>(
         outcome.pushed += request.entries.len();
     }
     Ok(outcome)
+}
+
+/// The peer's clock minus ours: its stamp against the middle of the round trip (the
+/// error is at most half the round trip, milliseconds here against a skew guard of a
+/// minute).
+pub fn clock_offset(peer_ms: i64, sent_at_ms: i64, received_at_ms: i64) -> i64 {
+    let middle = sent_at_ms + (received_at_ms - sent_at_ms) / 2;
+    peer_ms.saturating_sub(middle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clock_offset;
+
+    #[test]
+    fn the_offset_is_taken_against_the_middle_of_the_round_trip() {
+        assert_eq!(clock_offset(1_000, 990, 1_010), 0);
+        assert_eq!(clock_offset(601_000, 990, 1_010), 600_000);
+        assert_eq!(clock_offset(0, 990, 1_010), -1_000);
+    }
 }

@@ -14,7 +14,8 @@ use serde::Serialize;
 
 use crate::peers::Peer;
 use crate::transport::{
-    DigestAnswer, Exchange, PeerTransport, TransportError, TransportResult, READY_HEADER,
+    DigestAnswer, Exchange, PeerTransport, TransportError, TransportResult, CLOCK_HEADER,
+    READY_HEADER,
 };
 
 /// Replication over HTTP. Cheap to clone (one shared connection pool).
@@ -103,6 +104,11 @@ impl PeerTransport for HttpTransport {
             .headers()
             .get(READY_HEADER)
             .is_some_and(|v| v.as_bytes() == b"true");
+        let peer_clock_ms = response
+            .headers()
+            .get(CLOCK_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
         let bytes = read_bounded(response).await?;
         let digest = match status {
             StatusCode::NOT_MODIFIED => None,
@@ -113,7 +119,11 @@ impl PeerTransport for HttpTransport {
             _ => return Err(status_error(status, &bytes)),
         };
         Ok(Exchange {
-            body: DigestAnswer { digest, peer_ready },
+            body: DigestAnswer {
+                digest,
+                peer_ready,
+                peer_clock_ms,
+            },
             bytes_sent: 0,
             bytes_received: bytes.len() as u64,
         })

@@ -27,10 +27,10 @@ mod responder;
 pub mod sim;
 pub mod transport;
 
-pub use anti_entropy::{reconcile, SyncOutcome};
+pub use anti_entropy::{clock_offset, reconcile, SyncOutcome};
 pub use config::{backoff_delay, ReplicatorConfig};
 pub use http_transport::HttpTransport;
 pub use peers::Peer;
 pub use replicator::{CatchUp, Replicator, ReplicatorHandle, ReplicatorStatus};
 pub use responder::{AnyEntry, EntryRules, RespondError, Responder};
-pub use transport::{DigestAnswer, PeerTransport, TransportError, READY_HEADER};
+pub use transport::{DigestAnswer, PeerTransport, TransportError, CLOCK_HEADER, READY_HEADER};

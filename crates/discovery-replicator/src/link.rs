@@ -40,9 +40,27 @@ pub(crate) struct LinkStats {
     pub bytes_sent: AtomicU64,
     pub bytes_received: AtomicU64,
     pub last_error: Mutex<Option<String>>,
+    /// The peer's clock minus ours and when it was measured (0: never).
+    clock_offset_ms: AtomicI64,
+    clock_measured_at_ms: AtomicI64,
 }
 
 impl Link {
+    pub fn record_clock_offset(&self, offset_ms: i64, now_ms: i64) {
+        self.stats
+            .clock_offset_ms
+            .store(offset_ms, Ordering::Relaxed);
+        self.stats
+            .clock_measured_at_ms
+            .store(now_ms, Ordering::Relaxed);
+    }
+
+    /// The last measured offset and when, if any.
+    pub fn clock_offset(&self) -> Option<(i64, i64)> {
+        let at = self.stats.clock_measured_at_ms.load(Ordering::Relaxed);
+        (at > 0).then(|| (self.stats.clock_offset_ms.load(Ordering::Relaxed), at))
+    }
+
     pub fn new(store: &str, peer: watch::Receiver<Peer>, queue_size: usize) -> Arc<Self> {
         Arc::new(Link {
             store: store.to_owned(),
@@ -116,6 +134,7 @@ impl Link {
             push_failures: s.push_failures.load(Ordering::Relaxed),
             dropped,
             refused_by_peer: s.refused_by_peer.load(Ordering::Relaxed),
+            clock_offset_ms: self.clock_offset().map(|(offset, _)| offset),
             last_push_ok_ms: time(&s.last_push_ok_ms),
             syncs_ok: s.syncs_ok.load(Ordering::Relaxed),
             syncs_failed: s.syncs_failed.load(Ordering::Relaxed),

@@ -261,6 +261,7 @@ impl<I: Index, T: PeerTransport> Context<I, T> {
             &*self.transport,
             &peer,
             &replicated.config,
+            &*self.clock,
         )
         .await;
         let stats = &link.stats;
@@ -276,6 +277,9 @@ impl<I: Index, T: PeerTransport> Context<I, T> {
                     .store(outcome.in_agreement, Ordering::Relaxed);
                 if outcome.peer_ready {
                     stats.synced_with_ready_peer.store(true, Ordering::Relaxed);
+                }
+                if let Some(offset) = outcome.clock_offset_ms {
+                    link.record_clock_offset(offset, self.clock.now_ms());
                 }
                 stats
                     .sync_fetched
@@ -351,6 +355,23 @@ pub struct ReplicatorStatus {
 }
 
 impl ReplicatorStatus {
+    /// Each peer's clock minus ours, as last measured, for peers measured since
+    /// `since_ms` (the ones this node currently reaches).
+    pub fn clock_offsets(&self, since_ms: i64) -> Vec<(String, i64)> {
+        self.shared
+            .peers()
+            .iter()
+            .filter_map(|(node_id, peer)| {
+                peer.links
+                    .iter()
+                    .filter_map(|link| link.clock_offset())
+                    .filter(|&(_, measured_at)| measured_at >= since_ms)
+                    .max_by_key(|&(_, measured_at)| measured_at)
+                    .map(|(offset, _)| (node_id.clone(), offset))
+            })
+            .collect()
+    }
+
     /// Replication state towards every peer, for `/v1/replication/status`.
     pub fn peers(&self) -> Vec<PeerStatus> {
         self.shared

@@ -336,6 +336,8 @@ impl<I: Index> PeerTransport for SimTransport<I> {
             body: DigestAnswer {
                 digest: exchange.body,
                 peer_ready: self.network.is_ready(&peer.url),
+                // Simulated nodes share one clock.
+                peer_clock_ms: None,
             },
             bytes_sent: exchange.bytes_sent,
             bytes_received: exchange.bytes_received,

@@ -43,10 +43,16 @@ pub struct DigestAnswer {
     /// Whether the peer considers its own state complete (it is ready to answer lookups).
     /// A round with a ready peer makes this node complete too.
     pub peer_ready: bool,
+    /// The peer's wall clock (ms since the epoch) when it answered, if it said.
+    pub peer_clock_ms: Option<i64>,
 }
 
 /// The header in which a digest answer carries the answering node's readiness.
 pub const READY_HEADER: &str = "x-discovery-ready";
+
+/// The header in which a digest answer carries the answering node's wall clock, in ms
+/// since the epoch, so every anti-entropy round also measures the clock offset.
+pub const CLOCK_HEADER: &str = "x-discovery-clock";
 
 /// One request kind per protocol step; see `docs/REPLICATION.md`.
 pub trait PeerTransport: Send + Sync + 'static {

@@ -12,6 +12,7 @@
 //! * [`telemetry`]: log setup.
 
 pub mod announce_bridge;
+pub mod clock_check;
 pub mod config;
 pub mod data_check;
 pub mod http;

@@ -19,6 +19,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::announce_bridge::AnnounceBridge;
+use crate::clock_check::{run_clock_check, ClockGuard};
 use crate::config::{is_node_id, Settings, StoreSettings};
 use crate::data_check::{self, Records};
 use crate::http::{self, AppState, HttpLimits, NodeInfo, ServerLimits};
@@ -226,6 +227,25 @@ impl Node {
             settings.readiness_max_wait,
             replicator.as_ref().map(ReplicatorHandle::status),
         );
+        if let Some(replicator) = &replicator {
+            let guard = Arc::new(ClockGuard::default());
+            // Offsets are measured once per anti-entropy round: three rounds without one
+            // means the peer is no longer reached.
+            let round = settings
+                .dynamic_store
+                .remote
+                .replication_interval
+                .max(settings.static_store.remote.replication_interval);
+            background.push(tokio::spawn(run_clock_check(
+                Arc::clone(&guard),
+                replicator.status(),
+                Arc::clone(&clock),
+                skew_ms,
+                round.saturating_mul(3),
+                shutdown_rx.clone(),
+            )));
+            readiness = readiness.with_clock_guard(guard);
+        }
         if !damage.is_empty() {
             readiness = readiness.repairing();
         }

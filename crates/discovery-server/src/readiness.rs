@@ -21,13 +21,17 @@
 //!   only once every store has caught up with a ready peer, however long that takes; what
 //!   it read from disk alone is known to be incomplete.
 //!
-//! Once ready, a node stays ready until it stops.
+//! Once ready, a node stays ready until it stops, except while its clock is off from a
+//! majority of its peers ([`crate::clock_check`]).
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use discovery_replicator::{CatchUp, ReplicatorStatus};
 use tokio::time::Instant;
+
+use crate::clock_check::ClockGuard;
 
 /// Decides readiness from the time since start and, for a replicated node, how far it has
 /// caught up. `Ok` says why the node is ready, `Err` why not yet.
@@ -87,6 +91,9 @@ pub struct Readiness {
     replicator: Option<ReplicatorStatus>,
     /// Started with `--repair` on damaged data.
     repairing: bool,
+    /// A clock off from a majority of the peers makes the node not ready, even after it
+    /// was ready (see [`crate::clock_check`]).
+    clock: Option<Arc<ClockGuard>>,
     ready: AtomicBool,
 }
 
@@ -102,8 +109,20 @@ impl Readiness {
             max_wait,
             replicator,
             repairing: false,
+            clock: None,
             ready: AtomicBool::new(false),
         }
+    }
+
+    /// Consults `guard` on every check.
+    pub fn with_clock_guard(mut self, guard: Arc<ClockGuard>) -> Self {
+        self.clock = Some(guard);
+        self
+    }
+
+    /// `Some(reason)` while this node's clock is off: local writes are refused.
+    pub fn clock_refusal(&self) -> Option<String> {
+        self.clock.as_ref().and_then(|guard| guard.refusal())
     }
 
     /// Ready only once caught up with a ready peer (see the module documentation).
@@ -114,6 +133,9 @@ impl Readiness {
 
     /// `Ok` when ready; `Err` with the reason otherwise.
     pub fn check(&self) -> Result<(), String> {
+        if let Some(reason) = self.clock_refusal() {
+            return Err(reason);
+        }
         if self.ready.load(Ordering::Acquire) {
             return Ok(());
         }

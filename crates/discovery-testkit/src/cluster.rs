@@ -70,6 +70,8 @@ pub struct ClusterOptions {
     pub settings: Vec<(String, String)>,
     /// The `environment` written into the inventory file (normally [`ENVIRONMENT`]).
     pub inventory_environment: String,
+    /// Environment variables of single nodes: (node index, name, value).
+    pub node_env: Vec<(usize, String, String)>,
 }
 
 impl ClusterOptions {
@@ -79,7 +81,14 @@ impl ClusterOptions {
             nodes,
             settings: Vec::new(),
             inventory_environment: ENVIRONMENT.into(),
+            node_env: Vec::new(),
         }
+    }
+
+    /// Sets an environment variable of node `index` only.
+    pub fn env_of(mut self, index: usize, name: &str, value: &str) -> Self {
+        self.node_env.push((index, name.into(), value.into()));
+        self
     }
 
     /// Adds or replaces one `--set` override for every node.
@@ -210,6 +219,13 @@ impl Cluster {
         for (key, value) in &self.options.settings {
             options = options.set(key, value);
         }
+        options.env = self
+            .options
+            .node_env
+            .iter()
+            .filter(|(node, _, _)| *node == index)
+            .map(|(_, name, value)| (name.clone(), value.clone()))
+            .collect();
         let process = DiscoveryProcess::start(options.clone())
             .unwrap_or_else(|e| panic!("node {node_id} did not start: {e:#}\n{}", self.logs()));
         let addr = process.addr();

@@ -48,6 +48,8 @@ pub struct ProcessOptions {
     pub settings: Vec<(String, String)>,
     /// Extra command-line arguments (e.g. `--config FILE`).
     pub args: Vec<String>,
+    /// Extra environment variables (e.g. libfaketime's, for a node with a wrong clock).
+    pub env: Vec<(String, String)>,
 }
 
 impl ProcessOptions {
@@ -67,6 +69,7 @@ impl ProcessOptions {
                 ("readiness.max-wait".into(), "0s".into()),
             ],
             args: Vec::new(),
+            env: Vec::new(),
         }
     }
 
@@ -99,6 +102,7 @@ impl DiscoveryProcess {
             .arg("--set")
             .arg(format!("http-server.http.port={}", options.port))
             .env_remove("RUST_LOG")
+            .envs(options.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

@@ -150,6 +150,9 @@ pub struct PeerStoreStatus {
     /// Pushed entries the peer refused (invalid there, or its store was full).
     #[serde(default)]
     pub refused_by_peer: u64,
+    /// The peer's clock minus ours, in ms, as the last anti-entropy round measured it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_offset_ms: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_push_ok_ms: Option<i64>,
     pub syncs_ok: u64,

@@ -11,7 +11,7 @@ use discovery_types::AnnounceUri;
 
 use super::body::{read_body, require_text_plain};
 use super::error::ApiError;
-use super::{json_content_type, AppState, NOSNIFF};
+use super::{json_content_type, writable, AppState, NOSNIFF};
 
 /// `POST /v1/announce`: 204 once the URI is valid and tracked. The node's facts are
 /// learned from its `/v1/info` in the background, so the first POST of a URI is accepted
@@ -28,6 +28,7 @@ pub async fn announce(
     require_text_plain(&headers)?;
     let body = read_body(&headers, body, state.limits.max_request_size).await?;
     let uri = AnnounceUri::parse(&body)?;
+    writable(&state)?;
     bridge.announce(uri)?;
     Ok(StatusCode::NO_CONTENT)
 }

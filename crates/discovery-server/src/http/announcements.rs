@@ -8,7 +8,7 @@ use discovery_types::{is_service_id, validate_node_id, DynamicAnnouncement, Stat
 
 use super::body::{body_format, read_body};
 use super::error::ApiError;
-use super::{cache_control, json_content_type, AppState, NOSNIFF};
+use super::{cache_control, json_content_type, writable, AppState, NOSNIFF};
 
 /// `PUT /v1/announcement/{nodeId}`: replace the node's services. 202, and
 /// `Cache-Control: max-age` so airlift clients re-announce at 80 % of it.
@@ -37,6 +37,7 @@ async fn announce_node(
     body: Body,
 ) -> Result<Response, ApiError> {
     validate_node_id(node_id)?;
+    writable(state)?;
     body_format(headers, false)?;
     let body = read_body(headers, body, state.limits.max_request_size).await?;
     let announcement = DynamicAnnouncement::from_json(&body, state.registry.environment())?;
@@ -54,6 +55,7 @@ pub async fn unannounce(
     Path(node_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     validate_node_id(&node_id)?;
+    writable(&state)?;
     state.registry.unannounce(&node_id)?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -62,6 +64,7 @@ pub async fn unannounce(
 pub async fn unannounce_node_named_static(
     State(state): State<AppState>,
 ) -> Result<StatusCode, ApiError> {
+    writable(&state)?;
     state.registry.unannounce("static")?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -76,6 +79,7 @@ pub async fn add_static(
     body_format(&headers, false)?;
     let body = read_body(&headers, body, state.limits.max_request_size).await?;
     let announcement = StaticAnnouncement::from_json(&body, state.registry.environment())?;
+    writable(&state)?;
     let registry = state.registry.clone();
     // The static store flushes to disk inside the write: keep that off the async workers.
     let service = tokio::task::spawn_blocking(move || registry.add_static(announcement))
@@ -109,6 +113,7 @@ pub async fn delete_static(
             "service id must be a UUID such as 0b6c6a2e-3f5e-4a43-9d2e-6f3a3f0f6a01".into(),
         ));
     }
+    writable(&state)?;
     let registry = state.registry.clone();
     tokio::task::spawn_blocking(move || registry.delete_static(&service_id))
         .await

@@ -163,6 +163,15 @@ const NOSNIFF: (HeaderName, HeaderValue) = (
     HeaderValue::from_static("nosniff"),
 );
 
+/// Local writes wait while this node's clock is off from a majority of its peers: what it
+/// would stamp them with is wrong, and its peers would refuse them.
+fn writable(state: &AppState) -> Result<(), ApiError> {
+    match state.readiness.clock_refusal() {
+        Some(reason) => Err(ApiError::NotReady(reason)),
+        None => Ok(()),
+    }
+}
+
 /// The `{store}` of a path: `dynamic` or `static`, 404 otherwise.
 fn store_name(name: &str) -> Result<crate::registry::StoreName, ApiError> {
     name.parse().map_err(|_| ApiError::NotFound)

@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use discovery_replicator::READY_HEADER;
+use discovery_replicator::{CLOCK_HEADER, READY_HEADER};
 use discovery_types::replication::{
     hex64, FetchRequest, PushRequest, ReplicationStatus, StoreStatus, SummariesRequest,
 };
@@ -80,12 +80,19 @@ pub async fn digest(
             "false"
         }),
     );
+    // Our wall clock, so the caller measures the offset between the two (clock_check).
+    let now = state.registry.store(StoreName::Dynamic).now_ms();
+    let clock = (
+        HeaderName::from_static(CLOCK_HEADER),
+        HeaderValue::from(now),
+    );
     if client_has_tag(&headers, &[header::IF_NONE_MATCH], &tag) {
-        return Ok((StatusCode::NOT_MODIFIED, [etag, ready]).into_response());
+        return Ok((StatusCode::NOT_MODIFIED, [etag, ready, clock]).into_response());
     }
     let mut response = json(&digest);
     response.headers_mut().insert(etag.0, etag.1);
     response.headers_mut().insert(ready.0, ready.1);
+    response.headers_mut().insert(clock.0, clock.1);
     Ok(response)
 }
 
