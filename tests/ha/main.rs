@@ -10,6 +10,7 @@
 //! failure prints the fleet's events next to nginx's access log (which node answered
 //! what) and every node's log.
 
+mod attacks;
 mod departures;
 mod nginx;
 mod outage;

@@ -54,6 +54,11 @@ impl Ha {
     /// Starts the cluster, waits until every node is ready, puts nginx in front, starts
     /// the fleet against nginx and waits until every coordinator sees every node.
     pub async fn start(name: &str) -> Ha {
+        Self::start_with_workers(name, WORKERS).await
+    }
+
+    /// [`Ha::start`] with a fleet of `workers` workers.
+    pub async fn start_with_workers(name: &str, workers: usize) -> Ha {
         // Inventory reloads (200 ms) and anti-entropy (every 1 s) are the testkit's cluster
         // defaults; the times of the fleet and of readiness are this harness's.
         let mut options = ClusterOptions::new(discoveryd!(), NODES);
@@ -73,7 +78,7 @@ impl Ha {
         let upstreams: Vec<String> = (0..NODES).map(|i| cluster.upstream(i)).collect();
         let nginx = Nginx::start(&cluster.spare_ip(0), &upstreams).await;
         let config = FleetConfig::new(nginx.url(), ENVIRONMENT)
-            .workers(WORKERS)
+            .workers(workers)
             .coordinators(COORDINATORS)
             .node_id_prefix(name)
             .node_manager_interval(Duration::from_millis(500));
@@ -135,7 +140,7 @@ impl Ha {
         let answers = answers.into_inner().expect("answers");
         let ready_at = unix_now();
         // Every worker has been running and announced throughout.
-        let workers: BTreeSet<String> = (0..WORKERS)
+        let workers: BTreeSet<String> = (0..self.fleet.config().workers)
             .filter(|&w| {
                 self.fleet
                     .worker(w)
