@@ -76,7 +76,11 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve(loaded.settings))
+    let served = runtime.block_on(serve(loaded.settings));
+    // A flush given up on at shutdown (a failing disk) may still hold a blocking thread:
+    // do not wait for it.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    served
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {

@@ -19,5 +19,6 @@ mod lookup;
 mod readiness;
 mod restart;
 mod static_services;
+mod storage;
 mod store;
 mod support;

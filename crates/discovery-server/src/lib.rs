@@ -19,6 +19,7 @@ pub mod http;
 pub mod node;
 pub mod readiness;
 pub mod registry;
+pub mod storage_probe;
 pub mod telemetry;
 
 pub use config::{LoadedSettings, Settings, SettingsError};

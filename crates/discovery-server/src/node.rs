@@ -25,6 +25,7 @@ use crate::data_check::{self, Records};
 use crate::http::{self, AppState, HttpLimits, NodeInfo, ServerLimits};
 use crate::readiness::Readiness;
 use crate::registry::{Registry, ServiceIndex, StoreName, ValueFormat};
+use crate::storage_probe::{run_storage_probe, storage_problem};
 
 /// Why a node could not start or stop cleanly.
 #[derive(Debug, Error)]
@@ -249,6 +250,14 @@ impl Node {
         if !damage.is_empty() {
             readiness = readiness.repairing();
         }
+        if database.is_some() {
+            let watched = Arc::clone(&registry);
+            readiness = readiness.with_storage_check(Box::new(move || storage_problem(&watched)));
+            background.push(tokio::spawn(run_storage_probe(
+                Arc::clone(&registry),
+                shutdown_rx.clone(),
+            )));
+        }
         let readiness = Arc::new(readiness);
         let announce = if settings.trino_announce.enabled {
             let bridge =
@@ -426,6 +435,27 @@ pub struct NodeHandle {
     background: Vec<JoinHandle<()>>,
 }
 
+/// How long a clean shutdown waits for the final flush.
+const FLUSH_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Everything is on disk and nothing writes any more: record what it is, for the next
+/// start to check (`data_check`).
+fn write_clean_shutdown_record(registry: &Registry, data_dir: &Path) {
+    let records: Records = StoreName::ALL
+        .iter()
+        .map(|&name| {
+            (
+                name.to_string(),
+                registry.store(name).content_record().into(),
+            )
+        })
+        .collect();
+    if let Err(e) = data_check::write_record(data_dir, &records) {
+        tracing::warn!(data_dir = %data_dir.display(), error = %e,
+            "cannot write the clean-shutdown record; the next start cannot check the data");
+    }
+}
+
 impl NodeHandle {
     pub fn node_id(&self) -> &str {
         &self.node_id
@@ -451,24 +481,39 @@ impl NodeHandle {
         for task in self.background {
             let _ = task.await;
         }
-        for name in StoreName::ALL {
-            self.registry.store(name).flush()?;
-        }
-        if let Some(db) = self.database {
-            db.flush().await?;
-            // Everything is on disk and nothing writes any more: record what it is.
-            let records: Records = StoreName::ALL
-                .iter()
-                .map(|&name| {
-                    (
-                        name.to_string(),
-                        self.registry.store(name).content_record().into(),
-                    )
-                })
-                .collect();
-            if let Err(e) = data_check::write_record(&self.data_dir, &records) {
-                tracing::warn!(data_dir = %self.data_dir.display(), error = %e,
-                    "cannot write the clean-shutdown record; the next start cannot check the data");
+        let Some(db) = self.database else {
+            // Memory storage: nothing to make durable.
+            return Ok(());
+        };
+        // A failing disk can make the storage engine's flush hang for good (sled after
+        // ENOSPC): bound it, and exit cleanly either way. What is lost is the dynamic
+        // entries written since sled's last own flush (at most about half a second), which
+        // the peers hold and clients renew; static writes were flushed before their answer.
+        let registry = Arc::clone(&self.registry);
+        // Kept out of the flush so a flush given up on does not drop the last handle:
+        // dropping it flushes again, and would hang the same way.
+        let kept = db.clone();
+        let flush = async move {
+            tokio::task::spawn_blocking(move || {
+                StoreName::ALL
+                    .iter()
+                    .try_for_each(|&name| registry.store(name).flush())
+            })
+            .await
+            .map_err(|e| StoreError::Backend(format!("flush task failed: {e}")))??;
+            db.flush().await
+        };
+        match tokio::time::timeout(FLUSH_DEADLINE, flush).await {
+            Ok(Ok(())) => write_clean_shutdown_record(&self.registry, &self.data_dir),
+            Ok(Err(e)) => {
+                tracing::error!(error = %e,
+                    "could not flush the stores (storage failing?); exiting without a clean-shutdown record");
+                std::mem::forget(kept);
+            }
+            Err(_) => {
+                tracing::error!(deadline = ?FLUSH_DEADLINE,
+                    "the stores did not flush in time (storage failing?); exiting without a clean-shutdown record");
+                std::mem::forget(kept);
             }
         }
         Ok(())

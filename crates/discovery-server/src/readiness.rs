@@ -83,7 +83,6 @@ pub fn decide(
 }
 
 /// The node's readiness, checked on every lookup (a single atomic load once ready).
-#[derive(Debug)]
 pub struct Readiness {
     started: Instant,
     warm_up: Duration,
@@ -94,8 +93,22 @@ pub struct Readiness {
     /// A clock off from a majority of the peers makes the node not ready, even after it
     /// was ready (see [`crate::clock_check`]).
     clock: Option<Arc<ClockGuard>>,
+    /// Why storage keeps the node from being ready, if it does (checked on every call).
+    storage: Option<StorageCheck>,
     ready: AtomicBool,
 }
+
+impl std::fmt::Debug for Readiness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Readiness")
+            .field("ready", &self.ready)
+            .field("repairing", &self.repairing)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Says why the node's storage is failing, if it is.
+pub type StorageCheck = Box<dyn Fn() -> Option<String> + Send + Sync>;
 
 impl Readiness {
     pub fn new(
@@ -110,6 +123,7 @@ impl Readiness {
             replicator,
             repairing: false,
             clock: None,
+            storage: None,
             ready: AtomicBool::new(false),
         }
     }
@@ -117,6 +131,13 @@ impl Readiness {
     /// Consults `guard` on every check.
     pub fn with_clock_guard(mut self, guard: Arc<ClockGuard>) -> Self {
         self.clock = Some(guard);
+        self
+    }
+
+    /// Consults `check` on every check: a failing disk makes the node not ready, so load
+    /// balancers send writes elsewhere.
+    pub fn with_storage_check(mut self, check: StorageCheck) -> Self {
+        self.storage = Some(check);
         self
     }
 
@@ -134,6 +155,9 @@ impl Readiness {
     /// `Ok` when ready; `Err` with the reason otherwise.
     pub fn check(&self) -> Result<(), String> {
         if let Some(reason) = self.clock_refusal() {
+            return Err(reason);
+        }
+        if let Some(reason) = self.storage.as_ref().and_then(|check| check()) {
             return Err(reason);
         }
         if self.ready.load(Ordering::Acquire) {

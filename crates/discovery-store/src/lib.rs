@@ -29,7 +29,7 @@ pub mod fingerprint;
 pub mod gc;
 pub mod store;
 
-pub use backend::{Backend, Database, MemoryBackend, SledBackend};
+pub use backend::{Backend, Database, MemoryBackend, SledBackend, StorageHealth};
 pub use clock::{Clock, ManualClock, SystemClock, TokioClock};
 pub use entry::Entry;
 pub use error::StoreError;

@@ -6,7 +6,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use tokio::sync::broadcast;
 
-use crate::backend::Backend;
+use crate::backend::{Backend, StorageHealth, Watched};
 use crate::clock::Clock;
 use crate::codec;
 use crate::entry::{next_local_version, Entry};
@@ -187,6 +187,8 @@ impl Usage {
 pub struct Store<I: Index = ()> {
     config: StoreConfig,
     backend: Box<dyn Backend>,
+    /// Whether `backend` is failing (every call goes through [`Watched`]).
+    health: Arc<StorageHealth>,
     clock: Arc<dyn Clock>,
     state: RwLock<State<I>>,
     changes: broadcast::Sender<Change>,
@@ -220,6 +222,8 @@ impl<I: Index> Store<I> {
         clock: Arc<dyn Clock>,
         mut index: I,
     ) -> Result<Self, StoreError> {
+        let health = Arc::new(StorageHealth::default());
+        let backend: Box<dyn Backend> = Box::new(Watched::new(backend, Arc::clone(&health)));
         let mut entries = HashMap::new();
         for (key, bytes) in backend.load()? {
             match codec::decode(&key, &bytes) {
@@ -240,6 +244,7 @@ impl<I: Index> Store<I> {
         Ok(Store {
             config,
             backend,
+            health,
             clock,
             state: RwLock::new(State {
                 entries,
@@ -606,6 +611,12 @@ impl<I: Index> Store<I> {
             .collect();
         summaries.sort_by(|a, b| a.key.cmp(&b.key));
         summaries
+    }
+
+    /// `Some(error)` while the backend is failing: since its last failure no flush has
+    /// succeeded, so writes may not be reaching the disk.
+    pub fn storage_failure(&self) -> Option<String> {
+        self.health.failure()
     }
 
     /// Entries refused since start for being stamped too far in the future.

@@ -5,9 +5,11 @@
 //! behind this trait lets tests and simulations run on [`MemoryBackend`] and keeps the
 //! storage engine swappable (garage had to migrate away from sled; we can too).
 
+mod health;
 mod memory;
 mod sled;
 
+pub use self::health::{StorageHealth, Watched};
 pub use self::memory::MemoryBackend;
 pub use self::sled::{Database, SledBackend};
 
