@@ -1,5 +1,5 @@
 //! A full peer must never drop the workers it already holds: when a push batch carries a
-//! new key the peer has no room for, the peer still applies the renewals of the keys it
+//! new key the peer has no room for (node 1 of two, with room for two workers), the peer still applies the renewals of the keys it
 //! holds and names the refused key, and the sender drops that key instead of resending the
 //! batch forever (which, before, let the held workers expire on the full peer).
 
@@ -16,13 +16,12 @@ const ROUNDS: usize = 10;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_full_peer_keeps_renewing_the_workers_it_holds() {
-    let c = cluster(
-        2,
-        &[
-            ("dynamic.store.max-entries", "3"),
-            ("discovery.max-age", "5s"),
-            ("discovery.announce-max-age", "1s"),
-        ],
+    // Node 1 has room for two workers; node 0, where they announce, for more.
+    let c = discovery_testkit::Cluster::start_with(
+        options(2)
+            .set("discovery.max-age", "5s")
+            .set("discovery.announce-max-age", "1s")
+            .set_of(1, "dynamic.store.max-entries", "2"),
     )
     .await;
     let (w1, w2, w3) = (new_id(), new_id(), new_id());
@@ -30,8 +29,8 @@ async fn a_full_peer_keeps_renewing_the_workers_it_holds() {
     announce(&c, 0, "w2", &w2).await;
     wait_listed_everywhere(&c, TYPE, POOL, &w1, DEADLINE).await;
     wait_listed_everywhere(&c, TYPE, POOL, &w2, DEADLINE).await;
-    // An outsider takes node 1's last slot; node 0 still has room for w3.
-    announce(&c, 1, "outsider", &new_id()).await;
+    // Node 1 is now full: w3 is new to it, and travels in the same batches as the
+    // renewals of w1 and w2.
     announce(&c, 0, "w3", &w3).await;
 
     // The workers keep renewing on node 0 every second, as Trino nodes do.

@@ -72,6 +72,8 @@ pub struct ClusterOptions {
     pub inventory_environment: String,
     /// Environment variables of single nodes: (node index, name, value).
     pub node_env: Vec<(usize, String, String)>,
+    /// `--set` overrides of single nodes, applied last: (node index, key, value).
+    pub node_settings: Vec<(usize, String, String)>,
 }
 
 impl ClusterOptions {
@@ -82,7 +84,14 @@ impl ClusterOptions {
             settings: Vec::new(),
             inventory_environment: ENVIRONMENT.into(),
             node_env: Vec::new(),
+            node_settings: Vec::new(),
         }
+    }
+
+    /// Adds one `--set` override for node `index` only.
+    pub fn set_of(mut self, index: usize, key: &str, value: &str) -> Self {
+        self.node_settings.push((index, key.into(), value.into()));
+        self
     }
 
     /// Sets an environment variable of node `index` only.
@@ -217,6 +226,14 @@ impl Cluster {
             options = options.set(key, &value);
         }
         for (key, value) in &self.options.settings {
+            options = options.set(key, value);
+        }
+        for (_, key, value) in self
+            .options
+            .node_settings
+            .iter()
+            .filter(|(n, _, _)| *n == index)
+        {
             options = options.set(key, value);
         }
         options.env = self
