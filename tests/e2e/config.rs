@@ -1,14 +1,12 @@
 //! Configuration: defaults (conformance case 71), airlift-style properties files, refused
 //! values and the Cache-Control settings.
 
-use std::process::Stdio;
-
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 use crate::support::{
-    announcement, discoveryd, dynamic_entry, new_id, now_ms, service, storage_node, Server,
-    DEADLINE,
+    announcement, discoveryd, dynamic_entry, new_id, now_ms, run_to_exit, service, storage_node,
+    Server, DEADLINE,
 };
 
 // Case 71: with no overrides, dynamic entries live 30 s; announce and lookup answers say
@@ -145,41 +143,6 @@ async fn an_airlift_properties_file_with_node_properties_beside_it_is_read() {
     );
 }
 
-/// Runs `discoveryd` with `args` (plus loopback, port 0 and a private data directory) and
-/// returns its exit status and everything it printed, failing if it keeps running.
-async fn run_to_exit(args: &[&str]) -> (std::process::ExitStatus, String) {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let data = dir.path().join("data");
-    let mut command = tokio::process::Command::new(discoveryd!());
-    command
-        .args(["--set", "node.environment=testing"])
-        .args(["--set", "node.bind-ip=127.0.0.1"])
-        .args(["--set", "http-server.http.port=0"])
-        .arg("--set")
-        .arg(format!("store.data-dir={}", data.display()))
-        .args(args)
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let child = command.spawn().expect("cannot start discoveryd");
-    match tokio::time::timeout(DEADLINE, child.wait_with_output()).await {
-        Ok(Ok(output)) => {
-            let text = format!(
-                "{}{}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            );
-            (output.status, text)
-        }
-        Ok(Err(e)) => panic!("waiting for discoveryd {args:?} failed: {e}"),
-        Err(_) => panic!(
-            "discoveryd {args:?} still running after {DEADLINE:?}; it should refuse to start"
-        ),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_malformed_value_of_a_known_key_stops_startup_naming_the_key() {
     let cases = [
@@ -203,7 +166,7 @@ async fn a_malformed_value_of_a_known_key_stops_startup_naming_the_key() {
         ),
     ];
     for (setting, key) in cases {
-        let (status, output) = run_to_exit(&["--set", setting]).await;
+        let (status, output) = run_to_exit(None, &["--set", setting]).await;
         assert!(
             !status.success(),
             "--set {setting}: exited with {status}; output:\n{output}"
@@ -217,7 +180,8 @@ async fn a_malformed_value_of_a_known_key_stops_startup_naming_the_key() {
             "--set {setting}: must not start listening; output:\n{output}"
         );
     }
-    let (status, output) = run_to_exit(&["--config", "/nonexistent/etc/config.properties"]).await;
+    let (status, output) =
+        run_to_exit(None, &["--config", "/nonexistent/etc/config.properties"]).await;
     assert!(
         !status.success(),
         "missing config file: exited with {status}; output:\n{output}"

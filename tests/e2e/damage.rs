@@ -6,7 +6,7 @@ use std::process::ExitStatus;
 
 use reqwest::StatusCode;
 
-use crate::support::{discoveryd, storage_node, Server, DEADLINE};
+use crate::support::{discoveryd, run_to_exit, storage_node, Server};
 
 /// A server that held `nodes` announcements and stopped cleanly (SIGTERM, exit 0).
 async fn stopped_cleanly(nodes: usize) -> Server {
@@ -19,34 +19,9 @@ async fn stopped_cleanly(nodes: usize) -> Server {
     server
 }
 
-/// Starts `discoveryd` on `server`'s data directory and expects it to exit; returns the
-/// exit status and everything it printed.
+/// Starts `discoveryd` on `server`'s data directory and expects it to exit.
 async fn start_expecting_exit(server: &Server) -> (ExitStatus, String) {
-    let options = server.process().options().clone();
-    let output = tokio::time::timeout(
-        DEADLINE,
-        tokio::process::Command::new(discoveryd!())
-            .args([
-                "--set",
-                "node.environment=testing",
-                "--set",
-                "node.bind-ip=127.0.0.1",
-            ])
-            .args(["--set", "http-server.http.port=0", "--set"])
-            .arg(format!("store.data-dir={}", options.data_dir.display()))
-            .env_remove("RUST_LOG")
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("discoveryd exits instead of starting on damaged data")
-    .expect("discoveryd runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status, text)
+    run_to_exit(Some(&server.process().options().data_dir), &[]).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

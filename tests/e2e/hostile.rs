@@ -11,8 +11,8 @@ use serde_json::{json, Value};
 use tokio::io::AsyncReadExt;
 
 use crate::support::{
-    b64, discoveryd, dynamic_entry, new_id, now_ms, service, storage_node, stored_service, Reply,
-    Server, ENV,
+    b64, discoveryd, dynamic_entry, new_id, now_ms, run_to_exit, service, storage_node,
+    stored_service, Reply, Server, ENV,
 };
 
 /// Limits the data segment (heap, including mmap'd allocations) of `server`'s process, so
@@ -381,33 +381,8 @@ async fn a_huge_node_id_file_is_refused_at_start() {
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data).expect("data dir");
     std::fs::write(data.join("node-id"), "a".repeat(10 << 20)).expect("write node-id");
-    let output = tokio::time::timeout(
-        Duration::from_secs(60),
-        tokio::process::Command::new(discoveryd!())
-            .args([
-                "--set",
-                "node.environment=testing",
-                "--set",
-                "node.bind-ip=127.0.0.1",
-            ])
-            .args(["--set", "http-server.http.port=0", "--set"])
-            .arg(format!("store.data-dir={}", data.display()))
-            .env_remove("RUST_LOG")
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("discoveryd exits instead of starting")
-    .expect("discoveryd runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(
-        !output.status.success(),
-        "started with a 10 MB node id: {text}"
-    );
+    let (status, text) = run_to_exit(Some(&data), &[]).await;
+    assert!(!status.success(), "started with a 10 MB node id: {text}");
     assert!(
         text.contains("node-id"),
         "the message names the file: {text}"

@@ -70,3 +70,42 @@ pub fn stored_service(
     json!({"id": id, "nodeId": node, "type": service_type, "pool": pool, "location": location,
            "properties": {}})
 }
+
+/// Runs `discoveryd` with `args` (plus loopback, port 0 and `data_dir`, or a private data
+/// directory) and returns its exit status and everything it printed, failing if it is
+/// still running after [`DEADLINE`]: for starts that must be refused.
+pub async fn run_to_exit(
+    data_dir: Option<&std::path::Path>,
+    args: &[&str],
+) -> (std::process::ExitStatus, String) {
+    let private = tempfile::tempdir().expect("temporary directory");
+    let data = data_dir.map_or_else(|| private.path().join("data"), std::path::Path::to_path_buf);
+    let mut command = tokio::process::Command::new(discoveryd!());
+    command
+        .args(["--set", "node.environment=testing"])
+        .args(["--set", "node.bind-ip=127.0.0.1"])
+        .args(["--set", "http-server.http.port=0"])
+        .arg("--set")
+        .arg(format!("store.data-dir={}", data.display()))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    let child = command.spawn().expect("cannot start discoveryd");
+    match tokio::time::timeout(DEADLINE, child.wait_with_output()).await {
+        Ok(Ok(output)) => {
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+            (output.status, text)
+        }
+        Ok(Err(e)) => panic!("waiting for discoveryd {args:?} failed: {e}"),
+        Err(_) => panic!(
+            "discoveryd {args:?} still running after {DEADLINE:?}; it should refuse to start"
+        ),
+    }
+}

@@ -92,19 +92,11 @@ pub async fn run_clock_check(
     clock: Arc<dyn Clock>,
     max_skew_ms: i64,
     fresh_within: Duration,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    let mut ticks = tokio::time::interval(CHECK_EVERY);
     let fresh_ms = i64::try_from(fresh_within.as_millis()).unwrap_or(i64::MAX);
     let mut last = Verdict::Agrees;
-    loop {
-        tokio::select! {
-            _ = ticks.tick() => {}
-            changed = shutdown.changed() => {
-                if changed.is_err() || *shutdown.borrow() { return; }
-                continue;
-            }
-        }
+    crate::periodic::every(CHECK_EVERY, shutdown, move || {
         let since = clock.now_ms().saturating_sub(fresh_ms);
         let verdict = judge(&replicator.clock_offsets(since), max_skew_ms);
         if verdict != last {
@@ -124,7 +116,8 @@ pub async fn run_clock_check(
             _ => None,
         });
         last = verdict;
-    }
+    })
+    .await;
 }
 
 fn report(verdict: &Verdict, max_skew_ms: i64) {

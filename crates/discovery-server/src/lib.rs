@@ -17,6 +17,7 @@ pub mod config;
 pub mod data_check;
 pub mod http;
 pub mod node;
+mod periodic;
 pub mod readiness;
 pub mod registry;
 pub mod storage_probe;

@@ -16,26 +16,18 @@ use crate::registry::{Registry, StoreName};
 pub const PROBE_EVERY: Duration = Duration::from_secs(2);
 
 /// Probes failing stores every [`PROBE_EVERY`] until `shutdown`.
-pub async fn run_storage_probe(registry: Arc<Registry>, mut shutdown: watch::Receiver<bool>) {
-    let mut ticks = tokio::time::interval(PROBE_EVERY);
+pub async fn run_storage_probe(registry: Arc<Registry>, shutdown: watch::Receiver<bool>) {
     let mut in_flight: Option<JoinHandle<()>> = None;
-    loop {
-        tokio::select! {
-            _ = ticks.tick() => {}
-            changed = shutdown.changed() => {
-                if changed.is_err() || *shutdown.borrow() { return; }
-                continue;
-            }
-        }
+    crate::periodic::every(PROBE_EVERY, shutdown, move || {
         if in_flight.as_ref().is_some_and(|probe| !probe.is_finished()) {
-            continue;
+            return;
         }
         let failing: Vec<StoreName> = StoreName::ALL
             .into_iter()
             .filter(|&name| registry.store(name).storage_failure().is_some())
             .collect();
         if failing.is_empty() {
-            continue;
+            return;
         }
         let registry = Arc::clone(&registry);
         in_flight = Some(tokio::task::spawn_blocking(move || {
@@ -44,7 +36,8 @@ pub async fn run_storage_probe(registry: Arc<Registry>, mut shutdown: watch::Rec
                 let _ = registry.store(name).flush();
             }
         }));
-    }
+    })
+    .await;
 }
 
 /// Why the node is not ready because of its storage, if it is not.

@@ -7,17 +7,15 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use discovery_replicator::{CLOCK_HEADER, READY_HEADER};
-use discovery_types::replication::{
-    hex64, FetchRequest, PushRequest, ReplicationStatus, StoreStatus, SummariesRequest,
-};
+use discovery_replicator::{RespondError, CLOCK_HEADER, READY_HEADER};
+use discovery_types::replication::{hex64, PushRequest, ReplicationStatus, StoreStatus};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::body::{body_format, read_body};
 use super::error::ApiError;
 use super::{client_has_tag, json_content_type, store_name, AppState};
-use crate::registry::StoreName;
+use crate::registry::{ServiceResponder, StoreName};
 
 /// Reads a JSON request body within the replication size limit.
 async fn read_json<T: DeserializeOwned>(
@@ -104,13 +102,14 @@ pub async fn summaries(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let name = store_name(&name)?;
-    let request: SummariesRequest = read_json(&state, &headers, body).await?;
-    let summaries = state
-        .registry
-        .responder()
-        .summaries(name.as_str(), &request)?;
-    Ok(json(&summaries))
+    answer(
+        &state,
+        &name,
+        &headers,
+        body,
+        |responder, store, request| responder.summaries(store, request),
+    )
+    .await
 }
 
 /// `POST /v1/replication/{store}/entries`: the requested entries in full.
@@ -120,13 +119,32 @@ pub async fn entries(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let name = store_name(&name)?;
-    let request: FetchRequest = read_json(&state, &headers, body).await?;
-    let entries = state
-        .registry
-        .responder()
-        .entries(name.as_str(), &request)?;
-    Ok(json(&entries))
+    answer(
+        &state,
+        &name,
+        &headers,
+        body,
+        |responder, store, request| responder.entries(store, request),
+    )
+    .await
+}
+
+/// A read-only request: the store named in the path, the JSON body, the responder's answer
+/// as JSON.
+async fn answer<Q: DeserializeOwned, R: Serialize>(
+    state: &AppState,
+    name: &str,
+    headers: &HeaderMap,
+    body: Body,
+    respond: impl FnOnce(&ServiceResponder, &str, &Q) -> Result<R, RespondError>,
+) -> Result<Response, ApiError> {
+    let name = store_name(name)?;
+    let request: Q = read_json(state, headers, body).await?;
+    Ok(json(&respond(
+        state.registry.responder(),
+        name.as_str(),
+        &request,
+    )?))
 }
 
 /// `GET /v1/replication/status`: this node, its stores' digests and every peer's state.
