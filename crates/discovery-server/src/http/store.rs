@@ -17,12 +17,15 @@ use super::body::{body_format, read_body, BodyFormat, SMILE};
 use super::error::ApiError;
 use super::{json_content_type, store_name, AppState, NOSNIFF};
 
-/// Entries serialised per chunk of a streamed JSON dump.
+/// Most entries serialised per chunk of a streamed JSON dump.
 const DUMP_CHUNK: usize = 256;
+
+/// About the most bytes of one chunk: large announcements make small chunks.
+const DUMP_CHUNK_BYTES: usize = 256 * 1024;
 
 /// Every entry of the store, tombstones and uncollected expired entries included.
 ///
-/// JSON is streamed a chunk of entries at a time from a snapshot of the entries (shared
+/// JSON is streamed a chunk at a time from a snapshot of the entries (shared
 /// pointers, not copies), so a dump of a 100 MB store costs its pointers and one chunk, not
 /// another 100 MB per concurrent request. Smile (for Java peers) is built whole: its
 /// framing and shared-string references span the document.
@@ -52,27 +55,46 @@ pub async fn dump(
     Ok(response)
 }
 
-/// The JSON array of `entries`, a chunk of [`DUMP_CHUNK`] entries per item.
+/// The JSON array of `entries`, in chunks of at most [`DUMP_CHUNK`] entries and about
+/// [`DUMP_CHUNK_BYTES`] (a chunk holds one entry at least, however large).
 fn json_chunks(
     entries: Vec<Arc<Entry>>,
 ) -> impl futures_util::Stream<Item = Result<Bytes, std::convert::Infallible>> + Send {
-    let chunks = entries.len().div_ceil(DUMP_CHUNK);
-    let entries = Arc::new(entries);
-    let open = std::iter::once(Bytes::from_static(b"["));
-    let body = (0..chunks).map(move |i| {
-        let chunk = &entries[i * DUMP_CHUNK..((i + 1) * DUMP_CHUNK).min(entries.len())];
-        let mut out = Vec::new();
-        for (j, entry) in chunk.iter().enumerate() {
-            if i > 0 || j > 0 {
-                out.push(b',');
+    // The next entry to write; `None` once the closing bracket is out.
+    futures_util::stream::unfold(Some(0usize), move |next| {
+        let chunk = next.map(|next| {
+            let mut out = Vec::new();
+            if next == 0 {
+                out.push(b'[');
             }
-            // A wire entry of bytes and numbers always serialises.
-            let _ = serde_json::to_writer(&mut out, &entry_to_wire(entry));
+            let after = fill(&entries, next, &mut out);
+            if after == entries.len() {
+                out.push(b']');
+                (Ok(Bytes::from(out)), None)
+            } else {
+                (Ok(Bytes::from(out)), Some(after))
+            }
+        });
+        std::future::ready(chunk)
+    })
+}
+
+/// Appends entries from `start` to `out` (comma-separated, a comma before all but the
+/// first of the dump) until a chunk is full; returns the next entry's index.
+fn fill(entries: &[Arc<Entry>], start: usize, out: &mut Vec<u8>) -> usize {
+    let mut next = start;
+    while next < entries.len()
+        && next - start < DUMP_CHUNK
+        && (next == start || out.len() < DUMP_CHUNK_BYTES)
+    {
+        if next > 0 {
+            out.push(b',');
         }
-        Bytes::from(out)
-    });
-    let close = std::iter::once(Bytes::from_static(b"]"));
-    futures_util::stream::iter(open.chain(body).chain(close).map(Ok))
+        // A wire entry of bytes and numbers always serialises.
+        let _ = serde_json::to_writer(&mut *out, &entry_to_wire(&entries[next]));
+        next += 1;
+    }
+    next
 }
 
 /// Applies a batch of entries with the conflict rule. The whole batch is validated first;
@@ -129,5 +151,20 @@ mod tests {
         let wire = dumped(entries.clone()).await;
         assert_eq!(wire.len(), entries.len());
         assert_eq!(wire[DUMP_CHUNK], entry_to_wire(&entries[DUMP_CHUNK]));
+    }
+
+    #[tokio::test]
+    async fn large_entries_make_small_chunks() {
+        let large = |i: usize| {
+            let mut entry = (*entry(i + 1)).clone();
+            entry.value = Some(vec![b'x'; DUMP_CHUNK_BYTES]);
+            Arc::new(entry)
+        };
+        let chunks: Vec<Bytes> = json_chunks((0..3).map(large).collect())
+            .map(|chunk| chunk.expect("infallible"))
+            .collect()
+            .await;
+        assert_eq!(chunks.len(), 3, "one large entry per chunk");
+        assert!(chunks.iter().all(|c| c.len() < 2 * DUMP_CHUNK_BYTES));
     }
 }
