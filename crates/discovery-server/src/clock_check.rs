@@ -12,6 +12,7 @@
 //! * Some peers off, but no majority against this node (a two-node cluster, or a peer
 //!   that is the odd one out): logged at ERROR, the node stays ready.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -62,6 +63,9 @@ pub fn judge(offsets: &[(String, i64)], max_skew_ms: i64) -> Verdict {
 /// The current verdict, for readiness and the write handlers.
 #[derive(Debug, Default)]
 pub struct ClockGuard {
+    /// Whether `refusal` holds a reason: one atomic load on every lookup while the clock
+    /// is fine, the lock only when it is not.
+    off: AtomicBool,
     /// Why this node must not serve or write, when its clock is off.
     refusal: RwLock<Option<String>>,
 }
@@ -69,6 +73,9 @@ pub struct ClockGuard {
 impl ClockGuard {
     /// `Some(reason)` while this node's clock is off from a majority.
     pub fn refusal(&self) -> Option<String> {
+        if !self.off.load(Ordering::Acquire) {
+            return None;
+        }
         self.refusal
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -76,7 +83,9 @@ impl ClockGuard {
     }
 
     fn set(&self, refusal: Option<String>) {
+        let off = refusal.is_some();
         *self.refusal.write().unwrap_or_else(|e| e.into_inner()) = refusal;
+        self.off.store(off, Ordering::Release);
     }
 }
 

@@ -6,6 +6,7 @@
 //! failure is forgotten only once a flush succeeds, since a put can succeed in memory
 //! while the disk still refuses it: only a completed flush proves writes reach the disk.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::{Backend, KeyValue};
@@ -14,12 +15,18 @@ use crate::error::StoreError;
 /// The last backend failure not yet followed by a successful flush.
 #[derive(Debug, Default)]
 pub struct StorageHealth {
+    /// Whether `failure` holds an error: readiness asks on every lookup, so the healthy
+    /// case is one atomic load.
+    failing: AtomicBool,
     failure: Mutex<Option<String>>,
 }
 
 impl StorageHealth {
     /// `Some(error)` while the backend is failing.
     pub fn failure(&self) -> Option<String> {
+        if !self.failing.load(Ordering::Acquire) {
+            return None;
+        }
         self.failure
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -33,12 +40,17 @@ impl StorageHealth {
                 tracing::error!(error = %e, "storage is failing: reporting not ready until a flush succeeds");
             }
             *failure = Some(e.to_string());
+            self.failing.store(true, Ordering::Release);
         }
         result
     }
 
     fn recovered(&self) {
+        if !self.failing.load(Ordering::Acquire) {
+            return;
+        }
         let mut failure = self.failure.lock().unwrap_or_else(|e| e.into_inner());
+        self.failing.store(false, Ordering::Release);
         if failure.take().is_some() {
             tracing::info!("storage works again: a flush succeeded");
         }
