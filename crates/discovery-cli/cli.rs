@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::auth::Token;
+
 pub const DEFAULT_URI: &str = "http://127.0.0.1:8411";
 
 #[derive(Debug, Parser)]
@@ -17,9 +19,21 @@ pub const DEFAULT_URI: &str = "http://127.0.0.1:8411";
         discovery services                                   everything the cluster knows, with ages\n  \
         discovery lookup presto-coordinator --property http  the coordinator's URI, for scripts\n  \
         discovery --uri http://disc-1:8411,http://disc-2:8411 watch presto\n  \
-        DISCOVERY_URI=http://disc-1:8411 discovery store dump dynamic\n\n\
+        DISCOVERY_URI=http://disc-1:8411 discovery store dump dynamic\n  \
+        discovery --token \"$WRITE_TOKEN\" static add --type ldap --property url=ldap://dir:389\n  \
+        DISCOVERY_TOKEN=\"$READ_TOKEN\" discovery cluster status\n  \
+        discovery --shared-secret-file /etc/trino/shared-secret announce --node-id gw-1 --type presto-gateway\n\n\
+        Authentication (for servers with internal-communication.shared-secret or\n\
+        discovery.operator-tokens-file):\n  \
+        --token sends 'Authorization: Bearer TOKEN' on every request: an operator token\n  \
+        (role read: store dump, cluster status; write: static add/rm) or an internal JWT.\n  \
+        --shared-secret-file signs announce and unannounce with a token for the node id\n  \
+        (X-Trino-Internal-Bearer, as a Trino node does), even when --token is given; every\n  \
+        other request carries --token if given, else a token signed with the secret for\n  \
+        'discovery-cli', which the server accepts wherever an operator token is needed.\n  \
+        A 401 or 403 prints the server's reason and what to pass.\n\n\
         Exit status: 0 ok, 1 nothing matched (or a partial answer), 2 usage error,\n\
-        3 server or connection error."
+        3 server or connection error, the server's refusals (400, 401, 403...) included."
 )]
 pub struct Cli {
     /// Discovery server URI [env: DISCOVERY_URI] [default: http://127.0.0.1:8411]; repeat
@@ -41,13 +55,44 @@ pub struct Cli {
     #[arg(long, global = true, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
     pub timeout: Duration,
 
+    /// Bearer token sent as 'Authorization: Bearer TOKEN' on every request: an operator
+    /// token of the server's discovery.operator-tokens-file, or an internal JWT. Beats
+    /// --shared-secret-file, except on announce's and unannounce's own request. Empty:
+    /// none. Prefer the variable: a flag shows in the process list.
+    // `allow_hyphen_values`: a token may start with '-' (base64url), and clap's "did you
+    // mean" tip for a rejected value would quote it.
+    #[arg(
+        long,
+        global = true,
+        env = "DISCOVERY_TOKEN",
+        hide_env_values = true,
+        allow_hyphen_values = true,
+        value_parser = parse_token,
+        value_name = "TOKEN"
+    )]
+    pub token: Option<Token>,
+
+    /// File holding the cluster's internal-communication.shared-secret (one trailing
+    /// newline is ignored). announce and unannounce sign the node's request with a
+    /// 5-minute token for its node id; without --token, every other request carries a
+    /// token signed for 'discovery-cli'.
+    #[arg(
+        long,
+        global = true,
+        env = "DISCOVERY_SHARED_SECRET_FILE",
+        value_name = "PATH"
+    )]
+    pub shared_secret_file: Option<PathBuf>,
+
     #[command(subcommand)]
     pub command: Command,
 }
 
 impl Cli {
     /// Fills what the command line left out from the environment variables, then the
-    /// defaults. (Done by hand: the root package's clap has no `env` feature.)
+    /// defaults. (By hand rather than with clap's `env`, which `--token` uses: an empty
+    /// variable counts as unset, `DISCOVERY_URI` is a trimmed comma list, and their help
+    /// lines state variable and default together.)
     pub fn apply_environment(&mut self, var: impl Fn(&str) -> Option<String>) {
         if self.uri.is_empty() {
             self.uri = match var("DISCOVERY_URI").filter(|v| !v.trim().is_empty()) {
@@ -93,16 +138,21 @@ pub enum Command {
     #[command(after_help = "Examples:\n  \
         discovery announce --node-id gw-1 --type presto-gateway --property http=http://10.0.0.7:8080\n  \
         discovery announce --node-id gw-1 --type jmx --id 0b6c6a2e-3f5e-4a43-9d2e-6f3a3f0f6a01\n  \
-        discovery announce --file node.json       a PUT body, as airlift clients send it\n\n\
+        discovery announce --file node.json       a PUT body, as airlift clients send it\n  \
+        discovery --shared-secret-file /etc/trino/shared-secret announce --node-id gw-1 --type presto-gateway\n\n\
         The announcement replaces everything the node announced before and expires after\n\
         the server's discovery.max-age (30 s by default) unless announced again.\n\
-        Prints the service id(s).")]
+        Prints the service id(s). A server with discovery.announcement.authentication=required\n\
+        takes it signed with --shared-secret-file (a token for the node id, as Trino sends)\n\
+        or with a write --token.")]
     Announce(AnnounceArgs),
 
     /// Remove a node's announcement at once (DELETE /v1/announcement/{nodeId}).
     #[command(after_help = "Examples:\n  \
         discovery unannounce --node-id gw-1\n  \
-        discovery unannounce --file node.json    the file's nodeId")]
+        discovery unannounce --file node.json    the file's nodeId\n  \
+        discovery --shared-secret-file /etc/trino/shared-secret unannounce --node-id gw-1\n\n\
+        Signed like announce: --shared-secret-file or a write --token.")]
     Unannounce(UnannounceArgs),
 
     /// Add, list or remove static services (operator-managed, never expire).
@@ -133,13 +183,16 @@ pub enum ClusterCommand {
     /// service inventory): reachable, ready, entries, whether its replicas agree.
     #[command(after_help = "Examples:\n  \
         discovery cluster status\n  \
-        discovery --uri http://disc-1:8411 cluster status --output json\n\n\
+        discovery --uri http://disc-1:8411 cluster status --output json\n  \
+        discovery --shared-secret-file /etc/discovery/shared-secret cluster status\n\n\
         AGREES compares each node's store digests with those of the first node: equal\n\
         digests mean identical replicas. The dynamic store changes with every\n\
         announcement, so under load a 'dynamic differs' can be momentary; the static\n\
         store must agree. QUEUED and FAILURES are the first node's pushes towards\n\
         that peer. Exits 1 (degraded) when a node is unreachable or not ready, when the\n\
-        static stores differ, or when the inventory cannot be read.")]
+        static stores differ, or when the inventory cannot be read. With authentication\n\
+        on, every node is asked with the same --token or --shared-secret-file (a read\n\
+        token suffices).")]
     Status,
 }
 
@@ -207,7 +260,10 @@ pub enum StaticCommand {
     #[command(after_help = "Examples:\n  \
         discovery static add --type hive-metastore --property thrift=thrift://10.0.0.9:9083\n  \
         discovery static add --file metastore.json   a POST body\n  \
-        id=$(discovery static add --type ldap --pool auth --property url=ldap://dir:389)")]
+        id=$(discovery static add --type ldap --pool auth --property url=ldap://dir:389)\n  \
+        DISCOVERY_TOKEN=\"$WRITE_TOKEN\" discovery static add --type ldap --property url=ldap://dir:389\n\n\
+        With discovery.operator-tokens-file set, needs a token with role write (--token)\n\
+        or --shared-secret-file; a read token gets 403.")]
     Add(StaticAddArgs),
 
     /// List the static services.
@@ -221,7 +277,9 @@ pub enum StaticCommand {
         visible_alias = "delete",
         after_help = "Examples:\n  \
         discovery static rm 5f0f6b8e-2a51-4a0c-a0f7-0a0c9f1c2b11\n  \
-        discovery static list --output json | jq -r '.services[].id' | xargs discovery static rm"
+        discovery static list --output json | jq -r '.services[].id' | xargs discovery static rm\n  \
+        discovery --token \"$WRITE_TOKEN\" static rm 5f0f6b8e-2a51-4a0c-a0f7-0a0c9f1c2b11\n\n\
+        Needs a write token like static add."
     )]
     Rm(StaticRmArgs),
 }
@@ -259,9 +317,11 @@ pub enum StoreCommand {
     #[command(after_help = "Examples:\n  \
         discovery store dump                both stores\n  \
         discovery store dump dynamic        node announcements: key = node id\n  \
-        discovery store dump static --output json\n\n\
+        discovery store dump static --output json\n  \
+        DISCOVERY_TOKEN=\"$READ_TOKEN\" discovery store dump\n\n\
         EXPIRES shows when a dynamic entry stops being served ('never' for static\n\
-        services, '-' for tombstones); times are the writing server's clock.")]
+        services, '-' for tombstones); times are the writing server's clock. With\n\
+        authentication on, needs a read (or write) --token or --shared-secret-file.")]
     Dump(StoreDumpArgs),
 }
 
@@ -283,6 +343,12 @@ pub struct WatchArgs {
     /// Exit after this many changes.
     #[arg(long, value_name = "N")]
     pub count: Option<u64>,
+}
+
+/// Never fails: a rejected value would be quoted in clap's error. [`crate::auth`] checks
+/// the token and says what is wrong without quoting it.
+fn parse_token(text: &str) -> Result<Token, std::convert::Infallible> {
+    Ok(Token::new(text))
 }
 
 fn parse_property(text: &str) -> Result<(String, String), String> {
@@ -363,6 +429,23 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(cli.uri, ["http://a:1", "http://b:2", "http://c:3"]);
+    }
+
+    #[test]
+    fn credentials_are_global_flags_and_never_debug_printed() {
+        let cli = Cli::try_parse_from([
+            "discovery",
+            "store",
+            "dump",
+            "--token",
+            "-w-0123456789abcdef",
+            "--shared-secret-file",
+            "/etc/secret",
+        ])
+        .unwrap();
+        assert_eq!(cli.token, Some(Token::new("-w-0123456789abcdef")));
+        assert_eq!(cli.shared_secret_file, Some(PathBuf::from("/etc/secret")));
+        assert!(!format!("{cli:?}").contains("0123456789"), "{cli:?}");
     }
 
     #[test]

@@ -5,13 +5,12 @@
 //! towards them. Every node, the reference included, is then asked for its own status and
 //! readiness, and its store digests are compared with the reference's.
 
-use std::time::Duration;
-
 use discovery_client::types::replication::{PeerStatus, ReplicationStatus};
 use discovery_client::{DiscoveryClient, DiscoveryError, Readiness};
 use serde::Serialize;
 
 use crate::cli::Output;
+use crate::connect::Connect;
 use crate::format::{self, Table};
 use crate::outcome::{print, print_json, Failure, Outcome};
 
@@ -65,12 +64,8 @@ struct ClusterReport {
     nodes: Vec<NodeReport>,
 }
 
-fn single(uri: &str, timeout: Duration) -> Result<DiscoveryClient, DiscoveryError> {
-    DiscoveryClient::builder([uri])
-        .request_timeout(timeout)
-        .connect_timeout(timeout)
-        .user_agent(concat!("discovery-cli/", env!("CARGO_PKG_VERSION")))
-        .build()
+fn single(uri: &str, connect: &Connect) -> Result<DiscoveryClient, DiscoveryError> {
+    connect.builder([uri]).build()
 }
 
 /// What one node says about itself.
@@ -79,8 +74,8 @@ struct Probe {
     readiness: Result<Readiness, DiscoveryError>,
 }
 
-async fn probe(uri: String, timeout: Duration) -> Probe {
-    match single(&uri, timeout) {
+async fn probe(uri: String, connect: Connect) -> Probe {
+    match single(&uri, &connect) {
         Ok(client) => {
             let (status, readiness) = tokio::join!(client.replication_status(), client.readiness());
             Probe { status, readiness }
@@ -146,7 +141,13 @@ fn report(
             node.dynamic_agrees = Some(root(&status, "dynamic") == root(reference, "dynamic"));
             node.static_agrees = Some(root(&status, "static") == root(reference, "static"));
         }
-        Err(e) => node.note = Some(e.to_string()),
+        // A refusal (a peer with another tokens file) is no outage: say so.
+        Err(e) => {
+            node.note = Some(match e.status() {
+                Some(status @ (401 | 403)) => format!("refused ({status}): {e}"),
+                _ => e.to_string(),
+            })
+        }
     }
     match probe.readiness {
         Ok(Readiness::Ready) => node.ready = Some(true),
@@ -162,13 +163,13 @@ fn report(
 pub async fn status(
     client: &DiscoveryClient,
     output: Output,
-    timeout: Duration,
+    connect: &Connect,
 ) -> Result<Outcome, Failure> {
     // The reference: the first --uri that answers.
     let mut errors = Vec::new();
     let mut reference = None;
     for uri in client.uris() {
-        match single(&uri, timeout)?.replication_status().await {
+        match single(&uri, connect)?.replication_status().await {
             Ok(status) => {
                 reference = Some((uri, status));
                 break;
@@ -195,7 +196,8 @@ pub async fn status(
             .collect();
     for (index, (_, url, _)) in targets.iter().enumerate() {
         let url = url.clone();
-        probes.spawn(async move { (index, probe(url, timeout).await) });
+        let connect = connect.clone();
+        probes.spawn(async move { (index, probe(url, connect).await) });
     }
     let mut results: Vec<Option<Probe>> = (0..targets.len()).map(|_| None).collect();
     while let Some(joined) = probes.join_next().await {
@@ -310,6 +312,7 @@ mod tests {
 
     fn status(node: &str, dynamic_root: &str, static_root: &str) -> ReplicationStatus {
         ReplicationStatus {
+            auth_failures: Default::default(),
             node_id: node.into(),
             environment: "test".into(),
             inventory: Some("file:inv.json".into()),

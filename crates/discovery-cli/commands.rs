@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
+use std::sync::Arc;
 
 use discovery_client::types::{
     validate_node_id, DynamicAnnouncement, Service, ServiceAnnouncement, StaticAnnouncement,
@@ -15,12 +16,14 @@ use discovery_client::{
 };
 use serde_json::{self as json, json, Value};
 
+use crate::auth::Credentials;
 use crate::cli::{
     AnnounceArgs, Cli, ClusterCommand, Command, LookupArgs, Output, ServicesArgs, StaticAddArgs,
     StaticCommand, StaticRmArgs, StoreCommand, StoreDumpArgs, UnannounceArgs, WatchArgs,
 };
+use crate::connect::Connect;
 use crate::format::{self, Table};
-use crate::outcome::{print, print_json, Failure, Outcome, EXIT_SERVER};
+use crate::outcome::{auth_hint, print, print_json, Failure, Outcome, EXIT_SERVER};
 
 // Services and entries are strings, numbers and string maps: converting them cannot fail.
 fn to_value(service: &Service) -> Value {
@@ -32,10 +35,13 @@ fn entry_value(entry: &DecodedEntry) -> Value {
 }
 
 pub async fn run(cli: Cli) -> Result<Outcome, Failure> {
-    let mut builder = DiscoveryClient::builder(cli.uri.iter().cloned())
-        .request_timeout(cli.timeout)
-        .connect_timeout(cli.timeout)
-        .user_agent(concat!("discovery-cli/", env!("CARGO_PKG_VERSION")));
+    let credentials =
+        Credentials::from_flags(cli.token.as_ref(), cli.shared_secret_file.as_deref())?;
+    let connect = Connect {
+        timeout: cli.timeout,
+        credentials: Arc::new(credentials),
+    };
+    let mut builder = connect.builder(cli.uri.iter().cloned());
     if let Some(environment) = &cli.environment {
         builder = builder.environment(environment.clone());
     }
@@ -52,7 +58,7 @@ pub async fn run(cli: Cli) -> Result<Outcome, Failure> {
         Command::Store(StoreCommand::Dump(args)) => store_dump(&client, output, args).await,
         Command::Watch(args) => watch(client, output, args).await,
         Command::Cluster(ClusterCommand::Status) => {
-            crate::cluster::status(&client, output, cli.timeout).await
+            crate::cluster::status(&client, output, &connect).await
         }
     }
 }
@@ -80,7 +86,8 @@ async fn services(
             false,
         ),
         Err(e) => {
-            eprintln!("discovery: cannot read the dynamic store, so ages are unknown: {e}");
+            let hint = auth_hint(&e).map_or_else(String::new, |hint| format!("\nhint: {hint}"));
+            eprintln!("discovery: cannot read the dynamic store, so ages are unknown: {e}{hint}");
             (HashMap::new(), true)
         }
     };

@@ -2,11 +2,13 @@
 //! services and inspect the raw stores; see `discovery --help`.
 //!
 //! Exit status: 0 ok, 1 nothing matched or a partial answer, 2 usage error, 3 server or
-//! connection error.
+//! connection error (a refusal such as 401 or 403 included).
 
+mod auth;
 mod cli;
 mod cluster;
 mod commands;
+mod connect;
 mod format;
 mod outcome;
 

@@ -87,13 +87,24 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let data_dir = settings.data_dir.clone();
     let environment = settings.environment.clone();
     let node = Node::start(settings).await?;
-    tracing::info!(
-        node_id = %node.node_id(),
-        %environment,
-        data_dir = %data_dir.display(),
-        "discoveryd listening on http://{}",
-        node.local_addr()
-    );
+    // One line per listener; scripts and the test harness read the addresses from them
+    // (with port 0 these are the only place the ports are told).
+    if let Some(addr) = node.https_addr() {
+        tracing::info!(
+            node_id = %node.node_id(),
+            %environment,
+            data_dir = %data_dir.display(),
+            "discoveryd listening on https://{addr}"
+        );
+    }
+    if let Some(addr) = node.http_addr() {
+        tracing::info!(
+            node_id = %node.node_id(),
+            %environment,
+            data_dir = %data_dir.display(),
+            "discoveryd listening on http://{addr}"
+        );
+    }
     let signal = wait_for_signal().await?;
     tracing::info!("{signal} received: shutting down");
     node.shutdown().await?;

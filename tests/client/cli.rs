@@ -2,7 +2,7 @@
 //! server.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output, Stdio};
 use std::sync::mpsc;
 
 use discovery_client::types::is_service_id;
@@ -10,46 +10,18 @@ use discovery_client::StoreName;
 use serde_json::Value;
 
 use crate::support::{
-    client_of, closed_uri, discoveryd, new_id, node, start_server, static_service, Server, DEADLINE,
+    assert_status, client_of, closed_uri, discovery_command, discoveryd, new_id, node,
+    start_server, static_service, stderr, stdout, Server, DEADLINE,
 };
-
-/// The binary with a clean environment: no inherited DISCOVERY_* variables.
-fn discovery() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_discovery"));
-    command
-        .env_remove("DISCOVERY_URI")
-        .env_remove("DISCOVERY_ENVIRONMENT");
-    command
-}
 
 /// Runs `discovery --uri <server> args...`.
 fn run(server: &Server, args: &[&str]) -> Output {
-    discovery()
+    discovery_command()
         .arg("--uri")
         .arg(server.uri())
         .args(args)
         .output()
         .expect("cannot run discovery")
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-/// Asserts the exit status, showing both streams when it differs.
-#[track_caller]
-fn assert_status(output: &Output, code: i32) {
-    assert_eq!(
-        output.status.code(),
-        Some(code),
-        "stdout:\n{}\nstderr:\n{}",
-        stdout(output),
-        stderr(output)
-    );
 }
 
 fn json_of(output: &Output) -> Value {
@@ -464,7 +436,7 @@ async fn watch_prints_each_change_and_exits_after_count() {
         .await
         .unwrap();
 
-    let mut child = discovery()
+    let mut child = discovery_command()
         .args([
             "--uri",
             &server.uri(),
@@ -522,7 +494,7 @@ async fn watch_prints_each_change_and_exits_after_count() {
 async fn watch_json_prints_one_object_per_line() {
     let server = start_server();
     let client = client_of(&server);
-    let mut child = discovery()
+    let mut child = discovery_command()
         .args([
             "--uri",
             &server.uri(),
@@ -568,7 +540,7 @@ fn an_unreachable_server_is_named_and_exits_3() {
         vec!["store", "dump"],
         vec!["watch", "presto", "--count", "1"],
     ] {
-        let output = discovery()
+        let output = discovery_command()
             .arg("--uri")
             .arg(&uri)
             .args(&args)
@@ -586,7 +558,7 @@ fn an_unreachable_server_is_named_and_exits_3() {
 #[test]
 fn the_uri_comes_from_discovery_uri_and_lists_fail_over() {
     let server = start_server();
-    let output = discovery()
+    let output = discovery_command()
         .env(
             "DISCOVERY_URI",
             format!("{},{}", closed_uri(), server.uri()),
@@ -596,7 +568,7 @@ fn the_uri_comes_from_discovery_uri_and_lists_fail_over() {
         .unwrap();
     assert_status(&output, 0);
 
-    let output = discovery()
+    let output = discovery_command()
         .env("DISCOVERY_URI", server.uri())
         .env("DISCOVERY_ENVIRONMENT", "production")
         .args(["lookup", "presto"])
@@ -629,7 +601,7 @@ fn usage_errors_exit_2_and_help_has_examples() {
         vec!["--uri", "localhost:8411", "services"],
         vec!["cluster", "frobnicate"],
     ] {
-        let output = discovery().args(&args).output().unwrap();
+        let output = discovery_command().args(&args).output().unwrap();
         assert_status(&output, 2);
     }
     for args in [
@@ -644,7 +616,7 @@ fn usage_errors_exit_2_and_help_has_examples() {
         vec!["store", "dump", "--help"],
         vec!["watch", "--help"],
     ] {
-        let output = discovery().args(&args).output().unwrap();
+        let output = discovery_command().args(&args).output().unwrap();
         assert_status(&output, 0);
         assert!(
             stdout(&output).contains("Examples:"),
@@ -656,7 +628,7 @@ fn usage_errors_exit_2_and_help_has_examples() {
 
 /// Runs `discovery --uri <uri> args...` against any URI.
 fn run_at(uri: &str, args: &[&str]) -> Output {
-    discovery()
+    discovery_command()
         .arg("--uri")
         .arg(uri)
         .args(args)

@@ -87,3 +87,37 @@ pub async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
         Err(_) => panic!("timed out after {DEADLINE:?} waiting for {what}"),
     }
 }
+
+/// The `discovery` binary with a clean environment: no inherited DISCOVERY_* variables.
+pub fn discovery_command() -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_discovery"));
+    for name in [
+        "DISCOVERY_URI",
+        "DISCOVERY_ENVIRONMENT",
+        "DISCOVERY_TOKEN",
+        "DISCOVERY_SHARED_SECRET_FILE",
+    ] {
+        command.env_remove(name);
+    }
+    command
+}
+
+pub fn stdout(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Asserts a CLI run's exit status, showing both streams when it differs.
+#[track_caller]
+pub fn assert_status(output: &std::process::Output, code: i32) {
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "stdout:\n{}\nstderr:\n{}",
+        stdout(output),
+        stderr(output)
+    );
+}

@@ -6,6 +6,7 @@
 //! `docs/PROTOCOL.md` ("Conformance cases"). Nothing waits a fixed time: conditions are
 //! polled with a deadline, and a failure prints every node's log.
 
+mod auth;
 mod clocks;
 mod convergence;
 mod faults;
@@ -14,3 +15,4 @@ mod pressure;
 mod recovery;
 mod rules;
 mod support;
+mod tls;

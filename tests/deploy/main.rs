@@ -4,7 +4,7 @@
 //!
 //! Everything listens on 127.0.0.1, on ports found free just before (bind port 0, read
 //! it, release it). Nothing waits a fixed time: conditions are polled with a deadline. The
-//! local-cluster tests need nginx; when it is missing the harness installs it with
+//! local-cluster tests and the nginx TLS examples (`nginx_tls`) need nginx; when it is missing the harness installs it with
 //! apt-get (and says so), and fails with the reason if that is not possible.
 
 // Test helpers unwrap where a failure is a broken test environment, not a finding.
@@ -12,4 +12,5 @@
 
 mod launcher;
 mod local_cluster;
+mod nginx_tls;
 mod support;

@@ -8,6 +8,7 @@
 
 mod announce;
 mod announce_mode;
+mod auth;
 mod bad_input;
 mod config;
 mod damage;
@@ -22,3 +23,4 @@ mod static_services;
 mod storage;
 mod store;
 mod support;
+mod tls;

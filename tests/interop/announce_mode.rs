@@ -13,7 +13,7 @@ use discovery_testkit::eventually;
 use discovery_testkit::ports::free_port;
 use serde_json::Value;
 
-use crate::support::engine::{Engine, EngineCluster, START_DEADLINE};
+use crate::support::engine::{Engine, EngineCluster, SHARED_SECRET, START_DEADLINE};
 use crate::support::front::Front;
 use crate::support::scenario::{all_active, engine_slot};
 
@@ -30,6 +30,7 @@ async fn trino_services(front: &Front, i: usize) -> anyhow::Result<BTreeMap<Stri
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn announce_mode_trino_nodes_are_listed_beside_airlift_mode_nodes_on_every_node() {
     let _slot = engine_slot().await;
+    // Announce mode signs its POSTs too; the nodes insist on it.
     let front = Front::start(&[]).await;
     let block = front.cluster.block();
     // Free on every address: Trino binds the wildcard address.
@@ -105,10 +106,16 @@ async fn announce_mode_trino_nodes_are_listed_beside_airlift_mode_nodes_on_every
     assert!(all_active(&nodes, &node_ids), "{nodes:?}");
 
     // An airlift-mode node is listed beside them, and lookups of `trino` show both kinds.
+    // The nodes require signed announcements: the CLI signs with the cluster's secret.
+    let secret_dir = tempfile::tempdir().expect("temporary directory");
+    let secret_file = secret_dir.path().join("shared-secret");
+    std::fs::write(&secret_file, SHARED_SECRET).expect("write the secret file");
     let output = Command::new(env!("CARGO_BIN_EXE_discovery"))
         .args([
             "--uri",
             &front.uri(),
+            "--shared-secret-file",
+            &secret_file.display().to_string(),
             "announce",
             "--node-id",
             "airlift-worker",

@@ -42,6 +42,21 @@ pub struct ClientBuilder {
     user_agent: String,
     connect_timeout: Duration,
     request_timeout: Duration,
+    extra_headers: Option<HeaderSource>,
+}
+
+/// Computes the extra headers of one request attempt from its method and path segments.
+type HeaderFn = dyn Fn(&Method, &[&str]) -> HeaderMap + Send + Sync;
+
+/// [`ClientBuilder::headers`]' function. Its `Debug` shows nothing of what it returns:
+/// those are credentials.
+#[derive(Clone)]
+struct HeaderSource(Arc<HeaderFn>);
+
+impl std::fmt::Debug for HeaderSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HeaderSource(..)")
+    }
 }
 
 impl ClientBuilder {
@@ -70,6 +85,21 @@ impl ClientBuilder {
         self
     }
 
+    /// Extra headers for every request, from `headers`, called before each attempt with the
+    /// request's method and path segments (`PUT`, `["v1", "announcement", "worker-1"]`).
+    /// Meant for credentials: computed per attempt, a short-lived token is always fresh
+    /// (an [`crate::Announcer`] runs for days), and one can depend on the request (an
+    /// announcement signed for the node it announces). The client's own protocol headers
+    /// (`Content-Type`, `Accept`, `If-None-Match`) win over returned ones of the same name.
+    /// Mark secret values with [`HeaderValue::set_sensitive`] so debug output hides them.
+    pub fn headers(
+        mut self,
+        headers: impl Fn(&Method, &[&str]) -> HeaderMap + Send + Sync + 'static,
+    ) -> Self {
+        self.extra_headers = Some(HeaderSource(Arc::new(headers)));
+        self
+    }
+
     pub fn build(self) -> Result<DiscoveryClient, DiscoveryError> {
         let uris = parse_uris(&self.uris)?;
         let http = reqwest::Client::builder()
@@ -93,6 +123,7 @@ impl ClientBuilder {
                 preferred: AtomicUsize::new(0),
                 environment: self.environment,
                 server_environment: OnceCell::new(),
+                extra_headers: self.extra_headers,
             }),
         })
     }
@@ -112,6 +143,7 @@ struct Inner {
     preferred: AtomicUsize,
     environment: Option<String>,
     server_environment: OnceCell<String>,
+    extra_headers: Option<HeaderSource>,
 }
 
 /// The outcome of a successful announcement.
@@ -234,6 +266,7 @@ impl DiscoveryClient {
             user_agent: concat!("discovery-client/", env!("CARGO_PKG_VERSION")).to_owned(),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            extra_headers: None,
         }
     }
 
@@ -632,11 +665,17 @@ impl DiscoveryClient {
                 reason: describe(&e),
             },
         };
+        let mut headers = match &self.inner.extra_headers {
+            Some(HeaderSource(source)) => source(&request.method, request.segments),
+            None => HeaderMap::new(),
+        };
+        // `extend` replaces names already present: the protocol's own headers win.
+        headers.extend(request.headers.clone());
         let mut builder = self
             .inner
             .http
             .request(request.method.clone(), endpoint(base, request.segments))
-            .headers(request.headers.clone());
+            .headers(headers);
         if let Some(body) = &request.body {
             builder = builder.body(body.clone());
         }

@@ -10,6 +10,8 @@
 //! * [`ServiceSelector`]: a cached view of one type and pool, refreshed every `max-age`
 //!   with ETags, that keeps its last good list when discovery is down and publishes every
 //!   change on a `tokio::sync::watch` channel.
+//! * Credentials: [`ClientBuilder::headers`] adds headers to every request, computed per
+//!   attempt (a fresh short-lived token, or one signed for the announced node).
 //!
 //! The wire types come from [`discovery_types`], re-exported as [`types`].
 //!
@@ -111,6 +113,11 @@ pub use error::DiscoveryError;
 pub use selector::{SelectorStatus, ServiceSelector, Services};
 pub use store::{DecodedEntry, StoreName};
 pub use validate::ValidationError;
+
+/// The header and method types [`ClientBuilder::headers`] works with (reqwest's), so a
+/// caller needs no reqwest dependency of its own, nor one of the same version.
+pub use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+pub use reqwest::Method;
 
 /// The protocol's wire types ([`types::Service`], [`types::ServiceSet`], the announcement
 /// bodies, raw store entries).

@@ -1,5 +1,6 @@
 //! The production transport: JSON over HTTP/1.1 to the peer's `/v1/replication/...`
-//! endpoints, with a deadline on every request.
+//! endpoints, with a deadline on every request; over HTTPS to peers whose inventory entry
+//! has an `https` URL, trusted as [`crate::tls`] says.
 
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::peers::Peer;
+use crate::tls::Truststore;
 use crate::transport::{
     DigestAnswer, Exchange, PeerTransport, TransportError, TransportResult, CLOCK_HEADER,
     READY_HEADER,
@@ -22,13 +24,20 @@ use crate::transport::{
 #[derive(Debug, Clone)]
 pub struct HttpTransport {
     client: reqwest::Client,
+    /// Signs every request when the cluster has a shared secret.
+    signer: Option<discovery_auth::Minter>,
 }
 
 impl HttpTransport {
     /// `request_timeout` bounds every request, so a hung peer stalls only its own queue
-    /// and only for that long.
-    pub fn new(node_id: &str, request_timeout: Duration) -> Result<Self, TransportError> {
-        let client = reqwest::Client::builder()
+    /// and only for that long. `https:` peers are verified against the system roots and
+    /// `truststore` (`internal-communication.https.truststore.path`).
+    pub fn new(
+        node_id: &str,
+        request_timeout: Duration,
+        truststore: Option<&Truststore>,
+    ) -> Result<Self, TransportError> {
+        let client = crate::tls::client_builder(truststore)
             .user_agent(node_id)
             .connect_timeout(request_timeout.min(Duration::from_secs(3)))
             .timeout(request_timeout)
@@ -38,7 +47,24 @@ impl HttpTransport {
             .no_proxy()
             .build()
             .map_err(|e| TransportError::Unreachable(format!("cannot build HTTP client: {e}")))?;
-        Ok(HttpTransport { client })
+        Ok(HttpTransport {
+            client,
+            signer: None,
+        })
+    }
+
+    /// Every request carries an internal token from `signer` (`Authorization: Bearer`):
+    /// peers with the shared secret refuse replication without one.
+    pub fn with_signer(mut self, signer: discovery_auth::Minter) -> Self {
+        self.signer = Some(signer);
+        self
+    }
+
+    fn signed(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.signer {
+            Some(signer) => request.bearer_auth(signer.token()),
+            None => request,
+        }
     }
 
     fn url(peer: &Peer, store: &str, action: &str) -> String {
@@ -54,8 +80,7 @@ impl HttpTransport {
             serde_json::to_vec(request).map_err(|e| TransportError::Decode(e.to_string()))?;
         let bytes_sent = body.len() as u64;
         let response = self
-            .client
-            .post(url)
+            .signed(self.client.post(url))
             .header(CONTENT_TYPE, "application/json")
             .body(body)
             .send()
@@ -93,8 +118,7 @@ impl PeerTransport for HttpTransport {
         local_root: &str,
     ) -> TransportResult<DigestAnswer> {
         let response = self
-            .client
-            .get(Self::url(peer, store, "digest"))
+            .signed(self.client.get(Self::url(peer, store, "digest")))
             .header(IF_NONE_MATCH, format!("\"{local_root}\""))
             .send()
             .await

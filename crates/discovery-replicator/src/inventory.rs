@@ -11,6 +11,7 @@ use thiserror::Error;
 use tokio::sync::watch;
 
 use crate::peers::{peers_from_inventory, Peer};
+use crate::tls::Truststore;
 
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
 pub enum InventoryError {
@@ -67,12 +68,22 @@ pub struct InventoryLoader {
     own_node_id: String,
     environment: String,
     client: reqwest::Client,
+    /// Signs the fetch of an `http(s):` inventory, which may be a discovery node's lookup
+    /// that requires a token (`discovery.lookup.authentication=required`).
+    signer: Option<discovery_auth::Minter>,
 }
 
 impl InventoryLoader {
-    pub fn new(uri: &str, own_node_id: &str, environment: &str) -> Result<Self, InventoryError> {
+    /// An `https:` inventory is verified against the system roots and `truststore`
+    /// (`internal-communication.https.truststore.path`).
+    pub fn new(
+        uri: &str,
+        own_node_id: &str,
+        environment: &str,
+        truststore: Option<&Truststore>,
+    ) -> Result<Self, InventoryError> {
         let uri = InventoryUri::parse(uri)?;
-        let client = reqwest::Client::builder()
+        let client = crate::tls::client_builder(truststore)
             .user_agent(own_node_id)
             .timeout(Duration::from_secs(10))
             .no_proxy()
@@ -86,7 +97,14 @@ impl InventoryLoader {
             own_node_id: own_node_id.to_owned(),
             environment: environment.to_owned(),
             client,
+            signer: None,
         })
+    }
+
+    /// Every fetch carries an internal token from `signer` (`Authorization: Bearer`).
+    pub fn with_signer(mut self, signer: discovery_auth::Minter) -> Self {
+        self.signer = Some(signer);
+        self
     }
 
     pub fn uri(&self) -> &InventoryUri {
@@ -110,9 +128,11 @@ impl InventoryLoader {
                     url: url.clone(),
                     reason,
                 };
-                let response = self
-                    .client
-                    .get(url)
+                let mut request = self.client.get(url);
+                if let Some(signer) = &self.signer {
+                    request = request.bearer_auth(signer.token());
+                }
+                let response = request
                     .send()
                     .await
                     .map_err(|e| fetch_error(e.to_string()))?;
@@ -261,7 +281,7 @@ mod tests {
         };
         std::fs::write(&path, doc(2)).unwrap();
         let loader =
-            InventoryLoader::new(&format!("file:{}", path.display()), "a", "test").unwrap();
+            InventoryLoader::new(&format!("file:{}", path.display()), "a", "test", None).unwrap();
         let (tx, rx) = watch::channel(Arc::new(Vec::new()));
         let error = Mutex::new(None);
         let mut warnings = Vec::new();

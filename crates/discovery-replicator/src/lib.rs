@@ -11,6 +11,7 @@
 //! * [`transport`]: how peers are reached — [`HttpTransport`] for real,
 //!   [`sim::SimNetwork`] in process with faults.
 //! * [`Replicator`]: the driver (push workers, anti-entropy rounds, shutdown).
+//! * [`tls`]: the TLS trust of every outgoing client (`internal-communication.https.truststore.path`).
 
 mod anti_entropy;
 mod config;
@@ -25,6 +26,7 @@ pub mod queue;
 mod replicator;
 mod responder;
 pub mod sim;
+pub mod tls;
 pub mod transport;
 
 pub use anti_entropy::{clock_offset, reconcile, SyncOutcome};

@@ -27,6 +27,7 @@ fn state() -> AppState {
         )
     };
     AppState {
+        auth: Arc::new(discovery_server::authenticator::Authenticator::open()),
         announce: None,
         registry: Arc::new(Registry::new(
             "bench",

@@ -18,6 +18,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use discovery_replicator::tls::Truststore;
 use discovery_store::StoreError;
 use discovery_types::trino_announce::MAX_SERVER_INFO_BYTES;
 use discovery_types::{AnnounceUri, ServerInfo, ServerInfoError};
@@ -140,11 +141,14 @@ pub struct AnnounceBridge {
 }
 
 impl AnnounceBridge {
+    /// `https:` URIs are verified against the system roots and `truststore`
+    /// (`internal-communication.https.truststore.path`), as Trino's own internal TLS is.
     pub fn new(
         registry: Arc<Registry>,
         settings: TrinoAnnounceSettings,
+        truststore: Option<&Truststore>,
     ) -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
+        let client = discovery_replicator::tls::client_builder(truststore)
             .timeout(settings.info_timeout)
             .connect_timeout(settings.info_timeout)
             // The caller chose the URI: follow nowhere else, and go there directly.
@@ -309,7 +313,7 @@ async fn fetch_info(
             .header(reqwest::header::ACCEPT, "application/json")
             .send()
             .await
-            .map_err(|e| FetchError::Request(error_chain(&e)))?;
+            .map_err(|e| FetchError::Request(crate::error_chain(&e)))?;
         if response.status() != reqwest::StatusCode::OK {
             return Err(FetchError::Status(response.status().as_u16()));
         }
@@ -323,7 +327,7 @@ async fn fetch_info(
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|e| FetchError::Request(error_chain(&e)))?
+            .map_err(|e| FetchError::Request(crate::error_chain(&e)))?
         {
             if body.len() + chunk.len() > MAX_SERVER_INFO_BYTES {
                 return Err(FetchError::TooLarge);
@@ -337,18 +341,6 @@ async fn fetch_info(
     tokio::time::timeout(timeout, exchange)
         .await
         .map_err(|_| FetchError::Timeout)?
-}
-
-/// An error and its sources on one line (reqwest's own message omits the cause).
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]
@@ -386,7 +378,7 @@ mod tests {
             30_000,
         ));
         let settings = crate::Settings::for_test("unused").trino_announce;
-        AnnounceBridge::new(registry, settings).expect("a client builds")
+        AnnounceBridge::new(registry, settings, None).expect("a client builds")
     }
 
     #[test]

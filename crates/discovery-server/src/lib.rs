@@ -9,14 +9,19 @@
 //!   shuts them down in order.
 //! * [`announce_bridge`]: Trino 477+ announce mode: tracks announced URIs and learns
 //!   their nodes from `/v1/info` into the dynamic store.
+//! * [`access`] and [`authenticator`]: who may call what (shared secret, operator tokens).
 //! * [`telemetry`]: log setup.
 
+pub mod access;
 pub mod announce_bridge;
+pub mod authenticator;
 pub mod clock_check;
 pub mod config;
 pub mod data_check;
+mod failure_log;
 pub mod http;
 pub mod node;
+pub mod operator_tokens;
 mod periodic;
 pub mod readiness;
 pub mod registry;
@@ -25,3 +30,16 @@ pub mod telemetry;
 
 pub use config::{LoadedSettings, Settings, SettingsError};
 pub use node::{Node, NodeError, NodeHandle};
+
+/// An error and its sources on one line ("cannot read …: No such file or directory"):
+/// reqwest's and rustls' own messages leave the cause out.
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

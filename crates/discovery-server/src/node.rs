@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use discovery_replicator::inventory::{InventoryError, InventoryLoader};
+use discovery_replicator::tls::{Truststore, TruststoreError};
 use discovery_replicator::{
     HttpTransport, Replicator, ReplicatorConfig, ReplicatorHandle, TransportError,
 };
@@ -19,9 +20,11 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::announce_bridge::AnnounceBridge;
+use crate::authenticator::Authenticator;
 use crate::clock_check::{run_clock_check, ClockGuard};
 use crate::config::{is_node_id, Settings, StoreSettings};
 use crate::data_check::{self, Records};
+use crate::http::tls::{self, KeystoreError, ReloadingCertificate};
 use crate::http::{self, AppState, HttpLimits, NodeInfo, ServerLimits};
 use crate::readiness::Readiness;
 use crate::registry::{Registry, ServiceIndex, StoreName, ValueFormat};
@@ -46,6 +49,14 @@ pub enum NodeError {
     Inventory(#[from] InventoryError),
     #[error("replication")]
     Replication(#[from] TransportError),
+    #[error(transparent)]
+    Keystore(#[from] KeystoreError),
+    #[error(transparent)]
+    Truststore(#[from] TruststoreError),
+    #[error("http-server.http.enabled=false and http-server.https.enabled=false: the node would listen on nothing")]
+    NoListener,
+    #[error(transparent)]
+    OperatorTokens(#[from] crate::operator_tokens::TokenFileError),
     #[error("cannot build the HTTP client of announce mode: {0}")]
     AnnounceClient(String),
     #[error(
@@ -170,32 +181,57 @@ impl Node {
         }
         let registry = Arc::new(registry);
 
-        // Bind before starting anything else: a taken port stops the start cleanly.
-        let addr = SocketAddr::new(settings.bind_ip, settings.http_port);
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| NodeError::Bind { addr, source })?;
-        let local_addr = listener
-            .local_addr()
-            .map_err(|source| NodeError::Bind { addr, source })?;
+        // Bind before starting anything else: a taken port, or a keystore or truststore
+        // that cannot be used, stops the start cleanly.
+        let truststore = match &settings.tls.truststore_path {
+            Some(path) => Some(Truststore::load(path)?),
+            None => None,
+        };
+        let http_listener = match settings.tls.http_enabled {
+            true => Some(bind(SocketAddr::new(settings.bind_ip, settings.http_port)).await?),
+            false => None,
+        };
+        let https_listener = match settings.tls.https_enabled {
+            true => Some(HttpsListener::bind(&settings).await?),
+            false => None,
+        };
+        let http_addr = http_listener.as_ref().map(|(_, addr)| *addr);
+        let https_addr = https_listener.as_ref().map(|https| https.addr);
+        let local_addr = http_addr.or(https_addr).ok_or(NodeError::NoListener)?;
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let auth = Arc::new(Authenticator::new(&settings.auth)?);
+        warn_about_open_endpoints(&settings);
         let max_replication_request_size = settings.max_request_size.saturating_mul(4);
         let inventory_error = Arc::new(std::sync::Mutex::new(None));
         let mut background = Vec::new();
         let replicator = match &settings.service_inventory_uri {
             None => None,
             Some(uri) => {
-                let loader = InventoryLoader::new(uri, &node_id, &settings.environment)?;
+                let loader = InventoryLoader::new(
+                    uri,
+                    &node_id,
+                    &settings.environment,
+                    truststore.as_ref(),
+                )?;
+                let loader = match &settings.auth.shared_secret {
+                    Some(secret) => loader.with_signer(peer_minter(secret, &node_id)),
+                    None => loader,
+                };
                 let (peers_tx, peers_rx) = watch::channel(Arc::new(Vec::new()));
                 // The first load happens before serving; if it fails the node starts with
                 // no peers and keeps trying every update interval.
                 loader
                     .reload_once(&peers_tx, &inventory_error, &mut Vec::new())
                     .await;
-                let transport = Arc::new(HttpTransport::new(
+                let transport = HttpTransport::new(
                     &node_id,
                     settings.replication_request_timeout,
-                )?);
+                    truststore.as_ref(),
+                )?;
+                let transport = Arc::new(match &settings.auth.shared_secret {
+                    Some(secret) => transport.with_signer(peer_minter(secret, &node_id)),
+                    None => transport,
+                });
                 let replicator = Replicator::spawn(
                     Arc::clone(registry.responder()),
                     |name| replication_config(name, &settings, max_replication_request_size),
@@ -259,15 +295,31 @@ impl Node {
             )));
         }
         let readiness = Arc::new(readiness);
+        if auth.operator_tokens().is_some() {
+            let auth = Arc::clone(&auth);
+            background.push(tokio::spawn(crate::periodic::every(
+                TOKEN_FILE_CHECK_PERIOD,
+                shutdown_rx.clone(),
+                move || {
+                    if let Some(file) = auth.operator_tokens() {
+                        file.reload_if_changed();
+                    }
+                },
+            )));
+        }
         let announce = if settings.trino_announce.enabled {
-            let bridge =
-                AnnounceBridge::new(Arc::clone(&registry), settings.trino_announce.clone())
-                    .map_err(|e| NodeError::AnnounceClient(e.to_string()))?;
+            let bridge = AnnounceBridge::new(
+                Arc::clone(&registry),
+                settings.trino_announce.clone(),
+                truststore.as_ref(),
+            )
+            .map_err(|e| NodeError::AnnounceClient(e.to_string()))?;
             Some(Arc::new(bridge))
         } else {
             None
         };
         let app = http::router(AppState {
+            auth,
             announce,
             readiness: Arc::clone(&readiness),
             registry: Arc::clone(&registry),
@@ -284,28 +336,120 @@ impl Node {
                 replicator: replicator.as_ref().map(ReplicatorHandle::status),
             }),
         });
-        let server_task = tokio::spawn(http::serve(
-            listener,
-            app,
-            ServerLimits {
-                max_connections: settings.max_connections,
-                max_connections_per_client: settings.max_connections_per_client,
-                ..ServerLimits::default()
-            },
-            shutdown_rx,
-        ));
+        let limits = ServerLimits {
+            max_connections: settings.max_connections,
+            max_connections_per_client: settings.max_connections_per_client,
+            ..ServerLimits::default()
+        };
+        // Each listener has its own connection caps: plain HTTP cannot starve HTTPS.
+        let mut server_tasks = Vec::new();
+        if let Some((listener, _)) = http_listener {
+            server_tasks.push(tokio::spawn(http::serve(
+                listener,
+                app.clone(),
+                limits.clone(),
+                None,
+                shutdown_rx.clone(),
+            )));
+        }
+        if let Some(https) = https_listener {
+            background.push(tokio::spawn(tls::watch_keystore(
+                https.certificate,
+                shutdown_rx.clone(),
+            )));
+            server_tasks.push(tokio::spawn(http::serve(
+                https.listener,
+                app,
+                limits,
+                Some(https.acceptor),
+                shutdown_rx,
+            )));
+        }
 
         Ok(NodeHandle {
             node_id,
             local_addr,
+            http_addr,
+            https_addr,
             registry,
             database,
             shutdown_tx,
-            server_task,
+            server_tasks,
             replicator,
             drain_timeout: settings.replication_drain_timeout,
             data_dir: settings.data_dir.clone(),
             background,
+        })
+    }
+}
+
+/// How often the operator tokens file is checked for changes.
+const TOKEN_FILE_CHECK_PERIOD: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Tokens this node puts on its replication requests: `sub` = its node id, signed like
+/// Trino's older releases (SHA-256 key), which every verifier accepts.
+fn peer_minter(secret: &discovery_auth::SharedSecret, node_id: &str) -> discovery_auth::Minter {
+    discovery_auth::Minter::new(
+        secret,
+        discovery_auth::KeyDerivation::Sha256,
+        node_id,
+        std::time::Duration::from_secs(300),
+    )
+}
+
+/// Says at startup what anyone who reaches the port can do.
+fn warn_about_open_endpoints(settings: &Settings) {
+    let auth = &settings.auth;
+    if auth.shared_secret.is_none() {
+        tracing::warn!(
+            "internal-communication.shared-secret is not set: anyone who reaches this node can push, \
+             pull and delete entries through /v1/replication and /v1/store, and announce as any node"
+        );
+    }
+    if auth.shared_secret.is_none() && auth.operator_tokens_file.is_none() {
+        tracing::warn!(
+            "discovery.operator-tokens-file is not set either: static services and the store dumps are open to anyone"
+        );
+    }
+}
+
+/// Binds `addr` (port 0: any free port) and returns the listener with the address it got.
+async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), NodeError> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| NodeError::Bind { addr, source })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|source| NodeError::Bind { addr, source })?;
+    Ok((listener, bound))
+}
+
+/// The HTTPS listener (`http-server.https.*`): its socket, and the certificate that the
+/// keystore watch swaps.
+struct HttpsListener {
+    listener: TcpListener,
+    addr: SocketAddr,
+    certificate: Arc<ReloadingCertificate>,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl HttpsListener {
+    /// Loads the keystore, then binds `node.bind-ip:http-server.https.port`.
+    async fn bind(settings: &Settings) -> Result<Self, NodeError> {
+        let path = settings
+            .tls
+            .keystore_path
+            .as_deref()
+            .ok_or(KeystoreError::NotConfigured)?;
+        let certificate = Arc::new(ReloadingCertificate::load(path)?);
+        let acceptor = tls::acceptor(Arc::clone(&certificate))?;
+        let (listener, addr) =
+            bind(SocketAddr::new(settings.bind_ip, settings.tls.https_port)).await?;
+        Ok(HttpsListener {
+            listener,
+            addr,
+            certificate,
+            acceptor,
         })
     }
 }
@@ -423,10 +567,13 @@ fn resolve_node_id(settings: &Settings, dir: &Path) -> Result<String, NodeError>
 pub struct NodeHandle {
     node_id: String,
     local_addr: SocketAddr,
+    http_addr: Option<SocketAddr>,
+    https_addr: Option<SocketAddr>,
     registry: Arc<Registry>,
     database: Option<Database>,
     shutdown_tx: watch::Sender<bool>,
-    server_task: JoinHandle<()>,
+    /// One accept loop per listener (HTTP, HTTPS).
+    server_tasks: Vec<JoinHandle<()>>,
     replicator: Option<ReplicatorHandle>,
     drain_timeout: std::time::Duration,
     /// `store.data-dir`, where the clean-shutdown record goes.
@@ -461,9 +608,21 @@ impl NodeHandle {
         &self.node_id
     }
 
-    /// The address the HTTP server is bound to (useful with port 0).
+    /// The address of the plain HTTP listener, or of the HTTPS one when plain HTTP is off
+    /// (`http-server.http.enabled=false`); useful with port 0. [`Self::http_addr`] and
+    /// [`Self::https_addr`] tell them apart.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The address plain HTTP is served on; `None` with `http-server.http.enabled=false`.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
+    }
+
+    /// The address HTTPS is served on; `None` unless `http-server.https.enabled=true`.
+    pub fn https_addr(&self) -> Option<SocketAddr> {
+        self.https_addr
     }
 
     pub fn registry(&self) -> &Arc<Registry> {
@@ -474,7 +633,9 @@ impl NodeHandle {
     /// `replication.drain-timeout`), stops GC and inventory reloads, and flushes the stores.
     pub async fn shutdown(self) -> Result<(), NodeError> {
         let _ = self.shutdown_tx.send(true);
-        let _ = self.server_task.await;
+        for task in self.server_tasks {
+            let _ = task.await;
+        }
         if let Some(replicator) = self.replicator {
             replicator.shutdown(self.drain_timeout).await;
         }

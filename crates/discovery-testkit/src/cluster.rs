@@ -6,6 +6,11 @@
 //! per cluster within a test binary (and varies with the process id across binaries), so
 //! parallel tests never share an address and a restarted node can take its old port back.
 //!
+//! With [`ClusterOptions::with_https`] every node also serves HTTPS with a certificate
+//! for its own address from a CA of the cluster, trusts that CA for outgoing requests,
+//! and is listed in the inventory with an `https` URL beside its `http` one, so the nodes
+//! replicate over TLS; the harness itself keeps talking plain HTTP to them.
+//!
 //! The nodes start with an empty inventory; once every port is known the harness writes
 //! the real inventory and waits until every node lists exactly its peers. Tests then drive
 //! the nodes over HTTP with the helpers here and wait with [`Cluster::wait_converged`] or
@@ -24,10 +29,11 @@ use serde_json::{json, Value};
 use tempfile::TempDir;
 use tokio::task::JoinSet;
 
-use crate::http::http_client;
+use crate::http::http_client_with;
 use crate::logs;
 use crate::ports;
 use crate::process::{DiscoveryProcess, ProcessOptions};
+use crate::tls::{write_file, TestCa};
 use crate::values::ENVIRONMENT;
 use crate::wait::eventually;
 
@@ -74,6 +80,11 @@ pub struct ClusterOptions {
     pub node_env: Vec<(usize, String, String)>,
     /// `--set` overrides of single nodes, applied last: (node index, key, value).
     pub node_settings: Vec<(usize, String, String)>,
+    /// Every node serves HTTPS too and is listed with an `https` URL (see the module doc).
+    pub https: bool,
+    /// Headers on every request of the cluster's own client (a bearer token for nodes
+    /// that require one for their status and dumps).
+    pub client_headers: Vec<(String, String)>,
 }
 
 impl ClusterOptions {
@@ -85,7 +96,21 @@ impl ClusterOptions {
             inventory_environment: ENVIRONMENT.into(),
             node_env: Vec::new(),
             node_settings: Vec::new(),
+            https: false,
+            client_headers: Vec::new(),
         }
+    }
+
+    /// Sends `name: value` on every request of the cluster's client.
+    pub fn client_header(mut self, name: &str, value: &str) -> Self {
+        self.client_headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Nodes serve HTTPS as well and replicate over it (see the module doc).
+    pub fn with_https(mut self) -> Self {
+        self.https = true;
+        self
     }
 
     /// Adds one `--set` override for node `index` only.
@@ -125,6 +150,8 @@ struct Node {
     options: ProcessOptions,
     process: Option<DiscoveryProcess>,
     addr: SocketAddr,
+    /// The HTTPS address, in a cluster [`ClusterOptions::with_https`].
+    https_addr: Option<SocketAddr>,
     /// Logs of earlier runs of this node (before restarts).
     earlier_logs: String,
 }
@@ -132,6 +159,14 @@ struct Node {
 impl Node {
     fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The URL its peers reach it by: the `https` one when it serves HTTPS.
+    fn peer_url(&self) -> String {
+        match self.https_addr {
+            Some(addr) => format!("https://{addr}"),
+            None => self.url(),
+        }
     }
 
     fn logs(&self) -> String {
@@ -158,6 +193,8 @@ pub struct Cluster {
     options: ClusterOptions,
     block: u8,
     client: Client,
+    /// The CA of the nodes' certificates, in a cluster with HTTPS.
+    ca: Option<TestCa>,
     dir: TempDir,
 }
 
@@ -179,15 +216,22 @@ impl Cluster {
     /// Like [`Cluster::start`] with full options.
     pub async fn start_with(options: ClusterOptions) -> Self {
         let dir = tempfile::tempdir().expect("cannot create a temporary directory");
-        let client = http_client(Duration::from_secs(20));
+        let client = http_client_with(Duration::from_secs(20), &options.client_headers);
+        let ca = options
+            .https
+            .then(|| TestCa::new("discovery cluster test CA"));
         let mut cluster = Cluster {
             nodes: Vec::new(),
             extra: Vec::new(),
             options,
             block: next_block(),
             client,
+            ca,
             dir,
         };
+        if let Some(ca) = &cluster.ca {
+            write_file(&cluster.ca_path(), &ca.pem());
+        }
         // Until the ports are known, every node reads an inventory without peers.
         cluster
             .write_inventory_text(&format!(
@@ -225,6 +269,29 @@ impl Cluster {
         for (key, value) in defaults {
             options = options.set(key, &value);
         }
+        if let Some(ca) = &self.ca {
+            // A certificate for the node's own address, outside its data directory.
+            let keystore = self.dir.path().join(format!("{node_id}-keystore.pem"));
+            write_file(
+                &keystore,
+                &ca.leaf(&[options.bind_ip.as_str()]).keystore_pem(),
+            );
+            let https = [
+                ("http-server.https.enabled", "true".to_owned()),
+                ("http-server.https.port", "0".to_owned()),
+                (
+                    "http-server.https.keystore.path",
+                    keystore.display().to_string(),
+                ),
+                (
+                    "internal-communication.https.truststore.path",
+                    self.ca_path().display().to_string(),
+                ),
+            ];
+            for (key, value) in https {
+                options = options.set(key, &value);
+            }
+        }
         for (key, value) in &self.options.settings {
             options = options.set(key, value);
         }
@@ -246,13 +313,18 @@ impl Cluster {
         let process = DiscoveryProcess::start(options.clone())
             .unwrap_or_else(|e| panic!("node {node_id} did not start: {e:#}\n{}", self.logs()));
         let addr = process.addr();
+        let https_addr = process.https_addr();
         options.port = addr.port();
+        if let Some(https) = https_addr {
+            options = options.set("http-server.https.port", &https.port().to_string());
+        }
         self.nodes.push(Node {
             node_id,
             inventory_id: inventory_uuid(self.block, u32::try_from(node_number).unwrap_or(0)),
             options,
             process: Some(process),
             addr,
+            https_addr,
             earlier_logs: String::new(),
         });
         index
@@ -321,6 +393,23 @@ impl Cluster {
     /// `base_url(i)` + `path`.
     pub fn url(&self, i: usize, path: &str) -> String {
         format!("{}{path}", self.nodes[i].url())
+    }
+
+    /// `https://ip:port` + `path` of node `i`, in a cluster with HTTPS.
+    pub fn https_url(&self, i: usize, path: &str) -> Option<String> {
+        self.nodes[i]
+            .https_addr
+            .map(|addr| format!("https://{addr}{path}"))
+    }
+
+    /// The CA of the nodes' certificates (PEM), in a cluster with HTTPS.
+    pub fn ca_pem(&self) -> Option<String> {
+        self.ca.as_ref().map(TestCa::pem)
+    }
+
+    /// Where the CA of the nodes' certificates is written (the nodes' truststore).
+    pub fn ca_path(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
     }
 
     pub fn client(&self) -> &Client {
@@ -414,6 +503,7 @@ impl Cluster {
             Ok(process) => {
                 let node = &mut self.nodes[i];
                 node.addr = process.addr();
+                node.https_addr = process.https_addr();
                 node.process = Some(process);
             }
             Err(e) => panic!(
@@ -428,10 +518,19 @@ impl Cluster {
     /// Starts stopped node `i` again on its data directory but on a new port, rewrites
     /// the inventory with its new address and waits until every node follows.
     pub async fn restart_on_new_port(&mut self, i: usize) {
+        let https = self.nodes[i].https_addr.is_some();
         self.nodes[i].options.port = 0;
+        if https {
+            let options = self.nodes[i].options.clone();
+            self.nodes[i].options = options.set("http-server.https.port", "0");
+        }
         self.restart(i);
         let port = self.nodes[i].addr.port();
         self.nodes[i].options.port = port;
+        if let Some(addr) = self.nodes[i].https_addr {
+            let options = self.nodes[i].options.clone();
+            self.nodes[i].options = options.set("http-server.https.port", &addr.port().to_string());
+        }
         self.write_inventory();
         self.wait_for_peers().await;
     }
@@ -463,7 +562,8 @@ impl Cluster {
     }
 
     /// The inventory as airlift writes it: the extra peers first, then every node (running
-    /// or not), each as a `discovery` service with its `http` URL.
+    /// or not), each as a `discovery` service with its `http` URL (and its `https` URL in a
+    /// cluster with HTTPS).
     pub fn inventory(&self) -> Value {
         let mut services = Vec::new();
         for (slot, peer) in self.extra.iter().enumerate() {
@@ -478,6 +578,10 @@ impl Cluster {
             }));
         }
         for node in &self.nodes {
+            let mut properties = json!({"http": node.url()});
+            if node.https_addr.is_some() {
+                properties["https"] = json!(node.peer_url());
+            }
             services.push(json!({
                 "id": node.inventory_id,
                 "nodeId": node.node_id,
@@ -485,7 +589,7 @@ impl Cluster {
                 "pool": "general",
                 "location": format!("/test/{}", node.node_id),
                 "state": "RUNNING",
-                "properties": {"http": node.url()},
+                "properties": properties,
             }));
         }
         json!({"environment": self.options.inventory_environment, "services": services})
@@ -509,7 +613,8 @@ impl Cluster {
     }
 
     /// The peers node `i` should list according to the current inventory: every
-    /// `discovery` entry other than itself, the last entry winning for a repeated id.
+    /// `discovery` entry other than itself (by its `https` URL when it has one), the last
+    /// entry winning for a repeated id.
     pub fn expected_peers(&self, i: usize) -> BTreeMap<String, String> {
         let own = &self.nodes[i].node_id;
         let mut peers = BTreeMap::new();
@@ -517,7 +622,7 @@ impl Cluster {
             .extra
             .iter()
             .map(|p| (p.node_id.clone(), p.url.clone()))
-            .chain(self.nodes.iter().map(|n| (n.node_id.clone(), n.url())));
+            .chain(self.nodes.iter().map(|n| (n.node_id.clone(), n.peer_url())));
         for (node_id, url) in listed {
             if node_id != *own {
                 peers.insert(node_id, url);

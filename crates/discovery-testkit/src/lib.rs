@@ -12,6 +12,8 @@
 //! * [`announcements`]: the JSON bodies of the announcement API.
 //! * [`stub`]: stub HTTP peers (a fixed answer, or none at all) that record what they
 //!   were sent; [`raw_http`]: the bit of HTTP/1.1 they speak, shared with other fakes.
+//! * [`tls`]: test CAs and certificates (generated per test), keystore and CA files,
+//!   and HTTPS clients that trust one CA.
 //! * [`wait`]: poll a condition until a deadline instead of sleeping.
 //! * [`http`]: the HTTP client to talk to test servers with (no proxy, a timeout).
 //! * [`ports`]: free and closed loopback ports, where port 0 cannot be used.
@@ -28,6 +30,7 @@ pub mod process;
 pub mod raw_http;
 pub mod server;
 pub mod stub;
+pub mod tls;
 pub mod values;
 pub mod wait;
 

@@ -8,6 +8,10 @@
 //! keeps every path (pid, logs, temp files) inside a temporary directory. nginx runs in
 //! the foreground as a child process and is stopped when the [`Nginx`] is dropped.
 //!
+//! The TLS examples (`deploy/nginx/discovery-tls-*.conf`) run the same way through
+//! [`Nginx::start_tls`]: upstream and listen addresses replaced, and the certificate
+//! paths (or any other directive a test names) set to the test's own.
+//!
 //! If nginx is not installed the harness installs it (`apt-get install -y nginx`) and
 //! says so; if that fails the test fails with the reason. It never skips.
 
@@ -29,6 +33,18 @@ use tempfile::TempDir;
 pub const SHIPPED_CONF: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../deploy/nginx/discovery.conf"
+);
+
+/// `deploy/nginx/discovery-tls-termination.conf`: HTTPS at nginx, plain HTTP to the nodes.
+pub const TLS_TERMINATION_CONF: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../deploy/nginx/discovery-tls-termination.conf"
+);
+
+/// `deploy/nginx/discovery-tls-reencrypt.conf`: HTTPS at nginx and to the nodes.
+pub const TLS_REENCRYPT_CONF: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../deploy/nginx/discovery-tls-reencrypt.conf"
 );
 
 /// The access log format: enough to tell which node answered what, and when.
@@ -100,20 +116,19 @@ fn running_as_root() -> bool {
         .unwrap_or(false)
 }
 
-/// The shipped snippet with `upstreams` (host:port) as the upstream servers, keeping the
-/// shipped server parameters, `listen` as the HTTP/1.1 listen address and `h2c_listen`
-/// as the cleartext HTTP/2 one.
-pub fn discovery_conf(
+/// Walks a shipped nginx file line by line without comments and blank lines: the
+/// upstream block's servers are replaced by `upstreams` (host:port), keeping the shipped
+/// server parameters; every other line goes to `rewrite`, which writes its replacement
+/// and returns true, or returns false to keep the line. Returns the new text and whether
+/// an upstream server line was found.
+fn rewrite_conf(
     shipped: &str,
     upstreams: &[String],
-    listen: SocketAddr,
-    h2c_listen: SocketAddr,
-) -> String {
+    mut rewrite: impl FnMut(&str, &mut String) -> bool,
+) -> (String, bool) {
     let mut out = String::new();
     let mut in_upstream = false;
     let mut servers_written = false;
-    let mut listen_written = false;
-    let mut h2c_written = false;
     for line in shipped.lines() {
         let code = line.split('#').next().unwrap_or_default().trim();
         if code.is_empty() {
@@ -127,42 +142,109 @@ pub fn discovery_conf(
         if in_upstream && code.starts_with("server ") {
             if !servers_written {
                 // `server 127.0.0.1:8411 max_fails=1 fail_timeout=1s;` → keep the parameters.
-                let parameters: Vec<&str> = code
-                    .trim_end_matches(';')
-                    .split_whitespace()
-                    .skip(2)
-                    .collect();
+                let parameters = parameters_after(code, 2);
                 for upstream in upstreams {
-                    out.push_str(&format!(
-                        "    server {upstream} {};\n",
-                        parameters.join(" ")
-                    ));
+                    out.push_str(&format!("    server {upstream} {parameters};\n"));
                 }
                 servers_written = true;
             }
             continue;
         }
-        if code.starts_with("listen ") {
-            if code
-                .split_whitespace()
-                .any(|word| word.trim_end_matches(';') == "http2")
-            {
-                out.push_str(&format!("    listen {h2c_listen} http2;\n"));
-                h2c_written = true;
-            } else {
-                out.push_str(&format!("    listen {listen};\n"));
-                listen_written = true;
-            }
-            continue;
+        if !rewrite(code, &mut out) {
+            out.push_str(code);
+            out.push('\n');
         }
-        out.push_str(code);
-        out.push('\n');
     }
+    (out, servers_written)
+}
+
+/// The words of a directive after the first `skip`, without the `;`.
+fn parameters_after(code: &str, skip: usize) -> String {
+    code.trim_end_matches(';')
+        .split_whitespace()
+        .skip(skip)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The shipped snippet with `upstreams` (host:port) as the upstream servers, keeping the
+/// shipped server parameters, `listen` as the HTTP/1.1 listen address and `h2c_listen`
+/// as the cleartext HTTP/2 one.
+pub fn discovery_conf(
+    shipped: &str,
+    upstreams: &[String],
+    listen: SocketAddr,
+    h2c_listen: SocketAddr,
+) -> String {
+    let mut listen_written = false;
+    let mut h2c_written = false;
+    let (out, servers_written) = rewrite_conf(shipped, upstreams, |code, out| {
+        if !code.starts_with("listen ") {
+            return false;
+        }
+        if code
+            .split_whitespace()
+            .any(|word| word.trim_end_matches(';') == "http2")
+        {
+            out.push_str(&format!("    listen {h2c_listen} http2;\n"));
+            h2c_written = true;
+        } else {
+            out.push_str(&format!("    listen {listen};\n"));
+            listen_written = true;
+        }
+        true
+    });
     assert!(
         servers_written && listen_written && h2c_written,
         "{SHIPPED_CONF} lacks an upstream server, a listen or an http2 listen line to \
          replace:\n{shipped}"
     );
+    out
+}
+
+/// A shipped TLS example (`shipped`) with `upstreams` (host:port) as the upstream servers,
+/// keeping the shipped server parameters, `listen` as the address of its one `listen`
+/// line (keeping `ssl`, `http2` and the like), and each directive named in `directives`
+/// set to the value given (`("ssl_certificate", "/tmp/x/keystore.pem")`). Every directive
+/// named must be in the file: a test cannot silently configure what the example lacks.
+pub fn tls_conf(
+    shipped: &str,
+    upstreams: &[String],
+    listen: SocketAddr,
+    directives: &[(&str, String)],
+) -> String {
+    let mut listens = 0;
+    let mut set = vec![false; directives.len()];
+    let (out, servers_written) = rewrite_conf(shipped, upstreams, |code, out| {
+        if code.starts_with("listen ") {
+            // `listen 8443 ssl http2;` → `listen 127.x.y.z:port ssl http2;`
+            out.push_str(&format!(
+                "    listen {listen} {};\n",
+                parameters_after(code, 2)
+            ));
+            listens += 1;
+            return true;
+        }
+        let name = code.split_whitespace().next().unwrap_or_default();
+        match directives.iter().position(|(d, _)| *d == name) {
+            Some(i) => {
+                out.push_str(&format!("    {name} {};\n", directives[i].1));
+                set[i] = true;
+                true
+            }
+            None => false,
+        }
+    });
+    assert!(
+        servers_written && listens == 1,
+        "the TLS example lacks an upstream server, or has not exactly one listen line:\n{shipped}"
+    );
+    for ((directive, _), found) in directives.iter().zip(set) {
+        assert!(
+            found,
+            "the TLS example has no {directive} directive:\n{shipped}"
+        );
+    }
     out
 }
 
@@ -178,19 +260,43 @@ impl Nginx {
     /// Starts nginx on a free port of `listen_ip` in front of `upstreams` (host:port) and
     /// waits until it accepts connections.
     pub async fn start(listen_ip: &str, upstreams: &[String]) -> Nginx {
-        let binary = binary();
         let shipped = std::fs::read_to_string(SHIPPED_CONF)
             .unwrap_or_else(|e| panic!("cannot read {SHIPPED_CONF}: {e}"));
+        Self::launch(listen_ip, |addr, h2c_addr| {
+            discovery_conf(&shipped, upstreams, addr, h2c_addr)
+        })
+        .await
+    }
+
+    /// Starts nginx with the TLS example `template` ([`TLS_TERMINATION_CONF`] or
+    /// [`TLS_REENCRYPT_CONF`]) on a free port of `listen_ip` in front of `upstreams`, with
+    /// `directives` set as [`tls_conf`] does (the certificate paths, at least). Its one
+    /// listener is [`Nginx::https_url`].
+    pub async fn start_tls(
+        template: &str,
+        listen_ip: &str,
+        upstreams: &[String],
+        directives: &[(&str, String)],
+    ) -> Nginx {
+        let shipped = std::fs::read_to_string(template)
+            .unwrap_or_else(|e| panic!("cannot read {template}: {e}"));
+        Self::launch(listen_ip, |addr, _| {
+            tls_conf(&shipped, upstreams, addr, directives)
+        })
+        .await
+    }
+
+    /// Runs nginx with the `http { }` content `conf(listen, h2c_listen)` gives for two free
+    /// ports of `listen_ip`, and waits until it accepts connections on the first.
+    async fn launch(listen_ip: &str, conf: impl Fn(SocketAddr, SocketAddr) -> String) -> Nginx {
+        let binary = binary();
         let mut last_error = String::new();
         // The free port is found by binding and closing it, so another process can take
         // it in between: then try again with another one.
         for _ in 0..5 {
             let dir = tempfile::tempdir().expect("temporary directory for nginx");
             let (addr, h2c_addr) = (free_addr(listen_ip), free_addr(listen_ip));
-            let conf = main_conf(
-                dir.path(),
-                &discovery_conf(&shipped, upstreams, addr, h2c_addr),
-            );
+            let conf = main_conf(dir.path(), &conf(addr, h2c_addr));
             let conf_path = dir.path().join("nginx.conf");
             std::fs::write(&conf_path, conf).expect("write nginx.conf");
             let child = Command::new(binary)
@@ -242,6 +348,11 @@ impl Nginx {
     /// `http://ip:port` of nginx: the fleet's discovery URI.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// `https://ip:port` of nginx started with a TLS example ([`Nginx::start_tls`]).
+    pub fn https_url(&self) -> String {
+        format!("https://{}", self.addr)
     }
 
     /// `http://ip:port` of nginx's cleartext HTTP/2 listener (prior knowledge), for

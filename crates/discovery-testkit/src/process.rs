@@ -1,8 +1,10 @@
 //! Real `discoveryd` processes for end-to-end tests.
 //!
 //! Each process binds port 0 on a loopback address, so parallel tests never collide; the
-//! harness learns the port from the "listening on" log line. stdout (the log) is captured
-//! and printed when a test fails, via [`DiscoveryProcess::logs`].
+//! harness learns the ports from the "listening on http://…" and "listening on https://…"
+//! log lines (one per listener: plain HTTP unless `http-server.http.enabled=false`, HTTPS
+//! when `http-server.https.enabled=true`, as the options' `--set`s say). stdout (the
+//! log) is captured and printed when a test fails, via [`DiscoveryProcess::logs`].
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -32,6 +34,7 @@ macro_rules! discoveryd {
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 const LISTENING: &str = "discoveryd listening on http://";
+const LISTENING_TLS: &str = "discoveryd listening on https://";
 
 /// How to start a process.
 #[derive(Debug, Clone)]
@@ -79,18 +82,47 @@ impl ProcessOptions {
         self.settings.push((key.into(), value.into()));
         self
     }
+
+    /// The value of a `--set` override, if there is one.
+    pub fn setting(&self, key: &str) -> Option<&str> {
+        self.settings
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Whether the process serves plain HTTP (unless `http-server.http.enabled=false`).
+    pub fn serves_http(&self) -> bool {
+        self.setting("http-server.http.enabled") != Some("false")
+    }
+
+    /// Whether the process serves HTTPS (`http-server.https.enabled=true`).
+    pub fn serves_https(&self) -> bool {
+        self.setting("http-server.https.enabled") == Some("true")
+    }
+}
+
+/// Which listener a "listening on" line is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scheme {
+    Http,
+    Https,
 }
 
 /// A running `discoveryd`. Dropping it kills the process (SIGKILL).
 pub struct DiscoveryProcess {
     options: ProcessOptions,
     child: Child,
+    /// The plain HTTP address, or the HTTPS one when plain HTTP is off.
     addr: SocketAddr,
+    http_addr: Option<SocketAddr>,
+    https_addr: Option<SocketAddr>,
     log: Arc<Mutex<String>>,
 }
 
 impl DiscoveryProcess {
-    /// Starts a process and waits until it listens.
+    /// Starts a process and waits until each of its listeners listens.
     pub fn start(options: ProcessOptions) -> anyhow::Result<Self> {
         let mut command = Command::new(&options.binary);
         command
@@ -120,9 +152,18 @@ impl DiscoveryProcess {
         spawn_reader(stderr, Arc::clone(&log), None);
 
         let deadline = Instant::now() + START_TIMEOUT;
+        let (mut http_addr, mut https_addr) = (None, None);
         let addr = loop {
+            let http_done = http_addr.is_some() || !options.serves_http();
+            let https_done = https_addr.is_some() || !options.serves_https();
+            if http_done && https_done {
+                if let Some(addr) = http_addr.or(https_addr) {
+                    break addr;
+                }
+            }
             match addr_rx.recv_timeout(Duration::from_millis(50)) {
-                Ok(addr) => break addr,
+                Ok((Scheme::Http, addr)) => http_addr = Some(addr),
+                Ok((Scheme::Https, addr)) => https_addr = Some(addr),
                 Err(_) => {
                     if let Some(status) = child.try_wait()? {
                         bail!(
@@ -144,6 +185,8 @@ impl DiscoveryProcess {
             options,
             child,
             addr,
+            http_addr,
+            https_addr,
             log,
         })
     }
@@ -156,18 +199,42 @@ impl DiscoveryProcess {
         Self::start(options)
     }
 
+    /// The plain HTTP address, or the HTTPS one when plain HTTP is off.
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
 
-    /// `http://ip:port` of this process.
+    /// The plain HTTP address; `None` with `http-server.http.enabled=false`.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
+    }
+
+    /// The HTTPS address; `None` unless `http-server.https.enabled=true`.
+    pub fn https_addr(&self) -> Option<SocketAddr> {
+        self.https_addr
+    }
+
+    /// `http://ip:port` of this process (`https://` when plain HTTP is off).
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        match self.http_addr {
+            Some(addr) => format!("http://{addr}"),
+            None => format!("https://{}", self.addr),
+        }
     }
 
     /// `base_url` + `path`.
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        format!("{}{path}", self.base_url())
+    }
+
+    /// `https://ip:port` + `path`. Panics when the process serves no HTTPS.
+    pub fn https_url(&self, path: &str) -> String {
+        match self.https_addr {
+            Some(addr) => format!("https://{addr}{path}"),
+            None => {
+                panic!("this discoveryd serves no HTTPS (http-server.https.enabled is not true)")
+            }
+        }
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -232,20 +299,27 @@ fn lock(log: &Mutex<String>) -> String {
     log.lock().map(|l| l.clone()).unwrap_or_default()
 }
 
-/// Copies lines into the shared log; the first "listening on" line reports the address.
+/// Copies lines into the shared log; the first "listening on" line of each scheme
+/// reports that listener's address.
 fn spawn_reader(
     stream: impl std::io::Read + Send + 'static,
     log: Arc<Mutex<String>>,
-    addr_tx: Option<mpsc::Sender<SocketAddr>>,
+    addr_tx: Option<mpsc::Sender<(Scheme, SocketAddr)>>,
 ) {
     std::thread::spawn(move || {
-        let mut addr_tx = addr_tx;
+        let mut reported = Vec::new();
         for line in BufReader::new(stream).lines() {
             let Ok(line) = line else { break };
             if let Some(tx) = &addr_tx {
-                if let Some(addr) = listening_addr(&line) {
-                    let _ = tx.send(addr);
-                    addr_tx = None;
+                let found = match listening_addr(&line) {
+                    Some(addr) => Some((Scheme::Http, addr)),
+                    None => listening_tls_addr(&line).map(|addr| (Scheme::Https, addr)),
+                };
+                if let Some((scheme, addr)) = found {
+                    if !reported.contains(&scheme) {
+                        reported.push(scheme);
+                        let _ = tx.send((scheme, addr));
+                    }
                 }
             }
             if let Ok(mut log) = log.lock() {
@@ -257,7 +331,15 @@ fn spawn_reader(
 }
 
 fn listening_addr(line: &str) -> Option<SocketAddr> {
-    let start = line.find(LISTENING)? + LISTENING.len();
+    addr_after(line, LISTENING)
+}
+
+fn listening_tls_addr(line: &str) -> Option<SocketAddr> {
+    addr_after(line, LISTENING_TLS)
+}
+
+fn addr_after(line: &str, prefix: &str) -> Option<SocketAddr> {
+    let start = line.find(prefix)? + prefix.len();
     line[start..].split_whitespace().next()?.parse().ok()
 }
 
@@ -273,5 +355,12 @@ mod tests {
             Some("127.0.0.1:39581".parse().unwrap())
         );
         assert_eq!(listening_addr("nothing here"), None);
+        let tls = "2026-11-22T04:00:38Z  INFO discoveryd: discoveryd listening on https://127.0.0.1:39582 node_id=x";
+        assert_eq!(listening_addr(tls), None);
+        assert_eq!(
+            listening_tls_addr(tls),
+            Some("127.0.0.1:39582".parse().unwrap())
+        );
+        assert_eq!(listening_tls_addr(line), None);
     }
 }

@@ -109,6 +109,10 @@ pub struct ReplicationStatus {
     /// Per store: entry count and digest root, so replicas can be compared at a glance.
     pub stores: Vec<StoreStatus>,
     pub peers: Vec<PeerStatus>,
+    /// Requests refused by authentication since the start, by reason (`missing`,
+    /// `expired`, `bad_signature`, `forbidden`, …).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub auth_failures: std::collections::BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

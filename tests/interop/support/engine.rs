@@ -155,6 +155,9 @@ impl Engine {
                 config.push(("discovery.type", "announce".into()));
             }
             Engine::Presto => {
+                // Presto signs internal requests (X-Presto-Internal-Bearer) only with JWT on.
+                config.push(("internal-communication.jwt.enabled", "true".into()));
+                config.push(("internal-communication.shared-secret", SHARED_SECRET.into()));
                 config.push(("query.max-total-memory-per-node", "96MB".into()));
                 config.push(("memory.heap-headroom-per-node", "64MB".into()));
             }

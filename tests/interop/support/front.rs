@@ -13,6 +13,8 @@ pub use discovery_testkit::Stop;
 use discovery_testkit::{discoveryd, Cluster, ClusterOptions};
 use serde_json::Value;
 
+use super::engine::SHARED_SECRET;
+
 /// Deadline for a discovery node to restart and become ready, or for nginx to route to
 /// it again, on a 2-core machine that also runs three JVMs.
 pub const NODE_DEADLINE: Duration = Duration::from_secs(90);
@@ -20,21 +22,39 @@ pub const NODE_DEADLINE: Duration = Duration::from_secs(90);
 /// The discovery cluster size.
 pub const NODES: usize = 3;
 
+/// The operator token the harness reads secured nodes' stores and status with.
+const OPERATOR_TOKEN: &str = "interop-operator-token-0123456789";
+
 /// The cluster and nginx in front of it. nginx is dropped first.
 pub struct Front {
     pub nginx: Nginx,
     pub cluster: Cluster,
+    /// Holds the operator tokens file.
+    _tokens: tempfile::TempDir,
 }
 
 impl Front {
     /// Starts three nodes (environment `testing`, as the engines are configured) with the
     /// shipped readiness defaults plus `settings`, waits until they are ready and puts
-    /// nginx in front.
+    /// nginx in front. Every node has the engines' shared secret and requires every
+    /// announcement to carry a valid token for its node: what a Trino or Presto node
+    /// sends must pass, or it is never listed. The harness reads stores and status with
+    /// an operator token.
     pub async fn start(settings: &[(&str, &str)]) -> Front {
+        let tokens = tempfile::tempdir().expect("temporary directory");
+        let file = tokens.path().join("operator-tokens");
+        std::fs::write(&file, format!("{OPERATOR_TOKEN} write\n")).expect("write the tokens file");
         let mut options = ClusterOptions::new(discoveryd!(), NODES)
             // The testkit turns readiness off for speed; here it is what is under test.
             .set("readiness.warm-up", "10s")
-            .set("readiness.max-wait", "1m");
+            .set("readiness.max-wait", "1m")
+            .set("internal-communication.shared-secret", SHARED_SECRET)
+            .set("discovery.announcement.authentication", "required")
+            .set(
+                "discovery.operator-tokens-file",
+                &file.display().to_string(),
+            )
+            .client_header("authorization", &format!("Bearer {OPERATOR_TOKEN}"));
         for (key, value) in settings {
             options = options.set(key, value);
         }
@@ -44,7 +64,11 @@ impl Front {
         }
         let upstreams: Vec<String> = (0..NODES).map(|i| cluster.upstream(i)).collect();
         let nginx = Nginx::start(&cluster.spare_ip(0), &upstreams).await;
-        Front { nginx, cluster }
+        Front {
+            nginx,
+            cluster,
+            _tokens: tokens,
+        }
     }
 
     /// The stable `discovery.uri` (nginx).

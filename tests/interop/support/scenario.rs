@@ -53,6 +53,7 @@ impl Deployment {
     /// lists every engine node and the coordinator reports all of them active.
     pub async fn start(engine: Engine, overrides: &[(&str, &str)]) -> Deployment {
         let slot = engine_slot().await;
+        // Every engine signs its discovery requests; the nodes insist on it.
         let front = Front::start(&[]).await;
         let uri = if engine.speaks_http2() {
             front.nginx.h2c_url()

@@ -10,6 +10,7 @@
 //! malformed value of a known key stops startup with a message naming the key.
 
 mod properties;
+mod security;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -21,6 +22,7 @@ use thiserror::Error;
 
 pub use discovery_types::units::{parse_data_size, parse_duration};
 pub use properties::{parse_properties, PropertiesSource};
+pub use security::{AnnouncementAuthentication, AuthSettings, LookupAuthentication, TlsSettings};
 
 /// Why the configuration could not be loaded. The message names the key or file.
 #[derive(Debug, Error)]
@@ -81,6 +83,16 @@ pub const KEYS: &[KeySpec] = &[
     KeySpec { name: "trino-announce.info-timeout", default: "2s", help: "Deadline of one GET {uri}/v1/info to an announcing node. (ours)" },
     KeySpec { name: "trino-announce.max-nodes", default: "10000", help: "Most announce URIs tracked at once; a new URI beyond it gets 503 and is not stored. (ours)" },
     KeySpec { name: "trino-announce.max-concurrent-fetches", default: "16", help: "Most GET /v1/info requests in flight at once; an announce that finds none free is fetched on a later POST. (ours)" },
+    KeySpec { name: "internal-communication.shared-secret", default: "(none: authentication off)", help: "The secret Trino and Presto nodes sign their requests with (the same key as in their config.properties). Set: peers must sign replication requests, and announcements are checked (see discovery.announcement.authentication). Never logged." },
+    KeySpec { name: "internal-communication.jwt.leeway", default: "30s", help: "How long after its exp an internal token is still accepted (clock skew between the signer and this node). (ours)" },
+    KeySpec { name: "discovery.announcement.authentication", default: "verify with a shared secret, none without", help: "none: announcements are not checked; verify: a token, when sent, must be valid and name the announced node (unsigned Prestissimo announcements pass); required: every announcement needs one. (ours)" },
+    KeySpec { name: "discovery.lookup.authentication", default: "none", help: "required: lookups (/v1/service*) need an internal token or an operator token. (ours)" },
+    KeySpec { name: "discovery.operator-tokens-file", default: "(none)", help: "File of 'TOKEN ROLE' lines (role read or write, # comments), re-read when it changes. Set: static writes, POST /v1/store and the operator endpoints need Authorization: Bearer with the right role. (ours)" },
+    KeySpec { name: "http-server.http.enabled", default: "true", help: "Serve plain HTTP on http-server.http.port; false leaves only HTTPS." },
+    KeySpec { name: "http-server.https.enabled", default: "false", help: "Serve HTTPS (TLS 1.2/1.3, rustls) on http-server.https.port." },
+    KeySpec { name: "http-server.https.port", default: "8443", help: "HTTPS port; 0 picks a free port (the bound address is logged)." },
+    KeySpec { name: "http-server.https.keystore.path", default: "(none; required with HTTPS)", help: "PEM file holding the certificate chain and the private key; reloaded when it changes, without a restart." },
+    KeySpec { name: "internal-communication.https.truststore.path", default: "(none)", help: "PEM CA bundle trusted, beside the system roots, for outgoing https: requests to peers and the service inventory." },
     KeySpec { name: "<store>.store.tombstone-max-age", default: "1d", help: "How long a delete (tombstone) is kept." },
     KeySpec { name: "<store>.store.gc-interval", default: "dynamic: 1m, static: 1h", help: "How often expired entries and old tombstones are removed." },
     KeySpec { name: "<store>.store.max-entries", default: "dynamic: 250000, static: 100000", help: "Most entries with a value a store holds; new keys beyond it get 503. Tombstones of ids the store never held have a budget of the same size of their own. (ours)" },
@@ -167,6 +179,8 @@ pub struct Settings {
     pub readiness_max_wait: Duration,
     pub log_level: String,
     pub trino_announce: TrinoAnnounceSettings,
+    pub auth: AuthSettings,
+    pub tls: TlsSettings,
 }
 
 /// Loaded settings plus what the operator should be told once logging is up.
@@ -324,6 +338,8 @@ impl Settings {
                 max_concurrent_fetches: reader
                     .count("trino-announce.max-concurrent-fetches", 16)?,
             },
+            auth: security::read_auth(&mut reader)?,
+            tls: security::read_tls(&mut reader)?,
         };
         settings.readiness_warm_up = reader.duration(
             "readiness.warm-up",
@@ -339,11 +355,12 @@ impl Settings {
 
         let mut warnings = Vec::new();
         let mut notes = reader.notes;
-        for (key, value) in reader.remaining {
+        for key in reader.remaining.into_keys() {
             match ACCEPTED_UNUSED.iter().find(|(name, _)| *name == key) {
                 Some((_, why)) => notes.push(format!("{key} is accepted and not used: {why}")),
                 None if key == "discovery.store-cache-ttl" => {}
-                None => warnings.push(format!("ignoring unknown configuration key {key}={value}")),
+                // Without the value: a mistyped secret key must not put the secret in the log.
+                None => warnings.push(format!("ignoring unknown configuration key {key}")),
             }
         }
         if settings.announce_max_age.mul_f64(0.8) >= settings.max_age {
@@ -699,6 +716,16 @@ mod tests {
                 .to_string()
                 .contains("/nonexistent/config.properties")
         );
+    }
+
+    #[test]
+    fn a_mistyped_secret_key_is_warned_about_without_its_value() {
+        let loaded =
+            load("node.environment=testing\ninternal-communication.shared-secrt=hunter2\n")
+                .unwrap();
+        assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
+        assert!(loaded.warnings[0].contains("shared-secrt"));
+        assert!(!loaded.warnings[0].contains("hunter2"));
     }
 
     #[test]

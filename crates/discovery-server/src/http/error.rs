@@ -34,6 +34,10 @@ pub enum ApiError {
     Conflict(String),
     /// A bound other than the store's size was reached (announce URIs tracked).
     Overloaded(String),
+    /// No credential, or one that does not hold (401 with `WWW-Authenticate`).
+    Unauthorized(String),
+    /// A valid identity without the right (403).
+    Forbidden(String),
 }
 
 impl ApiError {
@@ -46,6 +50,8 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::StoreFull(_)
             | ApiError::StorageUnavailable
             | ApiError::NotReady(_)
@@ -66,7 +72,10 @@ impl ApiError {
             ApiError::StoreFull(message) => message.clone(),
             ApiError::StorageUnavailable => "storage unavailable, retry later".into(),
             ApiError::NotReady(reason) => format!("not ready: {reason}"),
-            ApiError::Conflict(message) | ApiError::Overloaded(message) => message.clone(),
+            ApiError::Conflict(message)
+            | ApiError::Overloaded(message)
+            | ApiError::Unauthorized(message)
+            | ApiError::Forbidden(message) => message.clone(),
         }
     }
 }
@@ -82,6 +91,13 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; charset=utf-8"),
         );
+        if status == StatusCode::UNAUTHORIZED {
+            // Jetty-based clients (Trino, Presto) fail a 401 that has no challenge.
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"discovery\""),
+            );
+        }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }

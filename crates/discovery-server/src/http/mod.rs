@@ -17,6 +17,7 @@
 
 mod announce;
 mod announcements;
+mod auth;
 mod body;
 mod client_slots;
 mod error;
@@ -26,6 +27,7 @@ mod request_log;
 mod server;
 mod services;
 mod store;
+pub mod tls;
 
 use std::sync::Arc;
 
@@ -34,7 +36,7 @@ use axum::routing::{delete, get, post, put};
 use axum::Router;
 
 pub use error::ApiError;
-pub use server::{serve, ServerLimits};
+pub use server::{serve, ClientAddr, ServerLimits};
 
 use crate::registry::Registry;
 
@@ -47,6 +49,8 @@ pub struct AppState {
     pub readiness: Arc<crate::readiness::Readiness>,
     /// Trino announce mode; `None` when `trino-announce.enabled=false` (404 there).
     pub announce: Option<Arc<crate::announce_bridge::AnnounceBridge>>,
+    /// Who may call what.
+    pub auth: Arc<crate::authenticator::Authenticator>,
 }
 
 /// This node as the status endpoint reports it.
@@ -111,6 +115,12 @@ pub fn router(state: AppState) -> Router {
             "/v1/replication/{store}/entries",
             post(replication::entries),
         )
+        // After routing, so the check sees the route template (`MatchedPath`); unknown
+        // paths fall through to the 404 below unchecked.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authorize,
+        ))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(axum::middleware::from_fn(request_log::log_request))

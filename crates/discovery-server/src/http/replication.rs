@@ -175,5 +175,6 @@ pub async fn status(State(state): State<AppState>) -> Response {
             .as_ref()
             .map(|r| r.peers())
             .unwrap_or_default(),
+        auth_failures: state.auth.failure_counts(),
     })
 }

@@ -7,6 +7,12 @@
 //! `internal-communication.http2.enabled` on by default, and its airlift discovery client
 //! then opens cleartext HTTP/2 connections with prior knowledge, as airlift's Jetty server
 //! accepts them. hyper tells the two apart by the connection preface on the same port.
+//!
+//! The HTTPS listener runs the same loop with a TLS acceptor ([`super::tls`]): the same
+//! limits and drain, with the handshake done in the connection's own task under the
+//! header deadline, so a client that connects and never finishes its handshake holds
+//! one connection slot for a while and never holds up accepting. Over TLS, HTTP/2 is
+//! chosen by ALPN (`h2`), which the preface detection then sees as well.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -18,10 +24,15 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use super::client_slots::ClientSlots;
 use super::normalize_path;
+
+/// The address a request came from, put in every request's extensions.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub std::net::SocketAddr);
 
 /// Connection-level bounds.
 #[derive(Debug, Clone)]
@@ -51,11 +62,13 @@ impl Default for ServerLimits {
 }
 
 /// Serves `app` on `listener` until `shutdown` turns true; then stops accepting, lets
-/// in-flight requests finish (up to `drain_timeout`) and returns.
+/// in-flight requests finish (up to `drain_timeout`) and returns. With `tls`, every
+/// connection is a TLS connection, its handshake bounded by `header_read_timeout`.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: ServerLimits,
+    tls: Option<TlsAcceptor>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let graceful = GracefulShutdown::new();
@@ -116,7 +129,9 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let app = app.clone();
         let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
-            let request = normalize_path(request.map(axum::body::Body::new));
+            let mut request = normalize_path(request.map(axum::body::Body::new));
+            // Who sent it, for the authentication failure log.
+            request.extensions_mut().insert(ClientAddr(peer));
             let app = app.clone();
             async move { Ok::<_, Infallible>(app.oneshot(request).await.unwrap_or_else(|e| match e {})) }
         });
@@ -124,9 +139,37 @@ pub async fn serve(
         // connection task owns a copy of it.
         let http = http.clone();
         let watcher = graceful.watcher();
+        let tls = tls.clone();
+        let handshake_timeout = limits.header_read_timeout;
         tokio::spawn(async move {
-            let connection = watcher.watch(http.serve_connection(TokioIo::new(stream), service));
-            if let Err(e) = connection.await {
+            let served = match tls {
+                None => {
+                    watcher
+                        .watch(http.serve_connection(TokioIo::new(stream), service))
+                        .await
+                }
+                Some(acceptor) => {
+                    match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => {
+                            watcher
+                                .watch(http.serve_connection(TokioIo::new(stream), service))
+                                .await
+                        }
+                        // Scanners, plain HTTP on the HTTPS port, clients that do not
+                        // trust the certificate: theirs to fix, and not worth a warning.
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                            Ok(())
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, timeout = ?handshake_timeout,
+                                "TLS handshake not finished in time; closing the connection");
+                            Ok(())
+                        }
+                    }
+                }
+            };
+            if let Err(e) = served {
                 tracing::trace!(%peer, error = %e, "connection ended with an error");
             }
             drop(permit);

@@ -1,0 +1,267 @@
+//! The caller of a request: reads its credential, checks it against the shared secret or
+//! the operator tokens, and judges it by the route's need ([`crate::access`]). Refusals
+//! are counted and logged here, never with the token.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use axum::http::HeaderMap;
+use discovery_auth::{presented, Credential, Verifier};
+
+use crate::access::{judge, AuthFailure, Caller, Need, Policy, Verdict};
+use crate::config::AuthSettings;
+use crate::failure_log::{FailureCounts, LogLimiter};
+use crate::operator_tokens::{TokenFile, TokenFileError};
+
+/// One per node, shared by every request.
+#[derive(Debug)]
+pub struct Authenticator {
+    policy: Policy,
+    verifier: Option<Verifier>,
+    operators: Option<TokenFile>,
+    failures: FailureCounts,
+    limiter: Mutex<LogLimiter>,
+}
+
+impl Authenticator {
+    /// Reads the operator tokens file, if one is configured.
+    pub fn new(settings: &AuthSettings) -> Result<Self, TokenFileError> {
+        let operators = settings
+            .operator_tokens_file
+            .as_deref()
+            .map(TokenFile::open)
+            .transpose()?;
+        Ok(Authenticator {
+            policy: Policy::of(settings),
+            verifier: settings
+                .shared_secret
+                .as_ref()
+                .map(|secret| Verifier::new(secret, settings.jwt_leeway)),
+            operators,
+            failures: FailureCounts::default(),
+            limiter: Mutex::new(LogLimiter::default()),
+        })
+    }
+
+    /// No checks at all: what a node without a secret or tokens file does.
+    pub fn open() -> Self {
+        Authenticator {
+            policy: Policy::of(&AuthSettings {
+                shared_secret: None,
+                jwt_leeway: std::time::Duration::ZERO,
+                announcements: crate::config::AnnouncementAuthentication::None,
+                lookups: crate::config::LookupAuthentication::None,
+                operator_tokens_file: None,
+            }),
+            verifier: None,
+            operators: None,
+            failures: FailureCounts::default(),
+            limiter: Mutex::new(LogLimiter::default()),
+        }
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// The tokens file, for the loop that reloads it.
+    pub fn operator_tokens(&self) -> Option<&TokenFile> {
+        self.operators.as_ref()
+    }
+
+    /// Who sent `headers`.
+    pub fn identify(&self, headers: &HeaderMap) -> Result<Caller, AuthFailure> {
+        match presented(headers).map_err(AuthFailure::Token)? {
+            None => Ok(Caller::Anonymous),
+            Some(Credential::Internal(token)) => self.internal(token),
+            Some(Credential::Bearer(token)) => {
+                if let Some(role) = self.operators.as_ref().and_then(|file| file.role_of(token)) {
+                    return Ok(Caller::Operator(role));
+                }
+                // A JWT has exactly two dots; anything else is a mistyped operator token.
+                if token.bytes().filter(|&b| b == b'.').count() == 2 && self.verifier.is_some() {
+                    self.internal(token)
+                } else {
+                    Err(AuthFailure::UnknownToken)
+                }
+            }
+        }
+    }
+
+    fn internal(&self, token: &str) -> Result<Caller, AuthFailure> {
+        let verifier = self.verifier.as_ref().ok_or(AuthFailure::NoSecret)?;
+        verifier
+            .verify(token)
+            .map(Caller::Node)
+            .map_err(AuthFailure::Token)
+    }
+
+    /// The verdict on a request to `route` with `need`; refusals are counted and logged
+    /// (once a minute per client address).
+    pub fn check(
+        &self,
+        need: &Need,
+        headers: &HeaderMap,
+        client: Option<IpAddr>,
+        method: &str,
+        route: &str,
+    ) -> Verdict {
+        if self.policy.lets_anyone(need) {
+            return Verdict::Allow;
+        }
+        let verdict = judge(&self.policy, need, self.identify(headers));
+        let (status, label, reason) = match &verdict {
+            Verdict::Allow => return verdict,
+            Verdict::Unauthorized(failure) => (401, failure.label(), failure.to_string()),
+            Verdict::Forbidden(reason) => (403, "forbidden", reason.clone()),
+        };
+        self.failures.add(label);
+        let log = match (client, self.limiter.lock()) {
+            (Some(client), Ok(mut limiter)) => limiter.should_log(client, Instant::now()),
+            _ => false,
+        };
+        if log {
+            tracing::warn!(client = ?client, method, route, status, %reason,
+                "request refused (further refusals from this client are counted, not logged, for a minute)");
+        }
+        verdict
+    }
+
+    /// Refusals so far, by reason.
+    pub fn failure_counts(&self) -> BTreeMap<String, u64> {
+        self.failures.snapshot()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use axum::http::HeaderValue;
+    use discovery_auth::{KeyDerivation, Minter, Role, SharedSecret};
+
+    use super::*;
+    use crate::config::{AnnouncementAuthentication, LookupAuthentication};
+
+    const OPERATOR: &str = "op-0123456789abcdef";
+
+    fn authenticator(dir: &std::path::Path) -> Authenticator {
+        let file = dir.join("tokens");
+        std::fs::write(&file, format!("{OPERATOR} read\n")).unwrap();
+        Authenticator::new(&AuthSettings {
+            shared_secret: SharedSecret::new("s3cret"),
+            jwt_leeway: Duration::from_secs(30),
+            announcements: AnnouncementAuthentication::Verify,
+            lookups: LookupAuthentication::None,
+            operator_tokens_file: Some(file),
+        })
+        .unwrap()
+    }
+
+    fn with(name: &'static str, value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(name, HeaderValue::from_str(value).unwrap());
+        headers
+    }
+
+    fn token(secret: &str, derivation: KeyDerivation) -> String {
+        Minter::new(
+            &SharedSecret::new(secret).unwrap(),
+            derivation,
+            "w1",
+            Duration::from_secs(300),
+        )
+        .token()
+    }
+
+    #[test]
+    fn tokens_under_every_header_and_derivation() {
+        let dir = tempfile::tempdir().unwrap();
+        let auth = authenticator(dir.path());
+        for derivation in KeyDerivation::ALL {
+            let t = token("s3cret", derivation);
+            for header in ["x-trino-internal-bearer", "x-presto-internal-bearer"] {
+                assert_eq!(
+                    auth.identify(&with(header, &t)),
+                    Ok(Caller::Node("w1".into()))
+                );
+            }
+            assert_eq!(
+                auth.identify(&with("authorization", &format!("Bearer {t}"))),
+                Ok(Caller::Node("w1".into()))
+            );
+        }
+        assert_eq!(
+            auth.identify(&with("authorization", &format!("Bearer {OPERATOR}"))),
+            Ok(Caller::Operator(Role::Read))
+        );
+        assert_eq!(
+            auth.identify(&with("authorization", "Bearer op-0123456789abcdeX")),
+            Err(AuthFailure::UnknownToken)
+        );
+        // An operator token is not an internal token.
+        assert!(auth
+            .identify(&with("x-trino-internal-bearer", OPERATOR))
+            .is_err());
+        let wrong = token("other", KeyDerivation::Sha256);
+        assert!(matches!(
+            auth.identify(&with("x-trino-internal-bearer", &wrong)),
+            Err(AuthFailure::Token(discovery_auth::TokenError::BadSignature))
+        ));
+        assert_eq!(auth.identify(&HeaderMap::new()), Ok(Caller::Anonymous));
+    }
+
+    #[test]
+    fn refusals_are_counted_by_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let auth = authenticator(dir.path());
+        let client = Some("127.0.0.9".parse().unwrap());
+        let peer = Need::Peer;
+        assert!(matches!(
+            auth.check(&peer, &HeaderMap::new(), client, "POST", "r"),
+            Verdict::Unauthorized(_)
+        ));
+        assert!(matches!(
+            auth.check(&peer, &HeaderMap::new(), client, "POST", "r"),
+            Verdict::Unauthorized(_)
+        ));
+        let t = token("s3cret", KeyDerivation::HkdfSha256);
+        assert_eq!(
+            auth.check(
+                &peer,
+                &with("x-trino-internal-bearer", &t),
+                client,
+                "POST",
+                "r"
+            ),
+            Verdict::Allow
+        );
+        let other = Need::Announcement {
+            node: Some("w2".into()),
+        };
+        assert!(matches!(
+            auth.check(
+                &other,
+                &with("x-trino-internal-bearer", &t),
+                client,
+                "PUT",
+                "r"
+            ),
+            Verdict::Forbidden(_)
+        ));
+        let counts = auth.failure_counts();
+        assert_eq!(counts["missing"], 2);
+        assert_eq!(counts["forbidden"], 1);
+    }
+
+    #[test]
+    fn an_open_node_checks_nothing() {
+        let auth = Authenticator::open();
+        let broken = with("authorization", "Basic x");
+        for need in [Need::Peer, Need::Operator(Role::Write), Need::Lookup] {
+            assert_eq!(auth.check(&need, &broken, None, "GET", "r"), Verdict::Allow);
+        }
+    }
+}
