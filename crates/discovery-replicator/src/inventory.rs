@@ -12,6 +12,7 @@ use tokio::sync::watch;
 
 use crate::peers::{peers_from_inventory, Peer};
 use crate::tls::Truststore;
+use crate::transport::{ANNOUNCEMENTS_HEADER, AUTHENTICATED};
 
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
 pub enum InventoryError {
@@ -23,6 +24,12 @@ pub enum InventoryError {
     Fetch { url: String, reason: String },
     #[error("{source_name} is not a service inventory: {reason}")]
     Parse { source_name: String, reason: String },
+    #[error(
+        "{url} is a discovery lookup from a node that does not require signed announcements \
+         (discovery.announcement.authentication=required there): anyone could announce a \
+         'discovery' service on it and receive every entry as a peer; its peers are not used"
+    )]
+    UntrustedLookup { url: String },
 }
 
 /// Where the inventory lives.
@@ -139,6 +146,13 @@ impl InventoryLoader {
                 if !response.status().is_success() {
                     return Err(fetch_error(format!("status {}", response.status())));
                 }
+                let vouched = response
+                    .headers()
+                    .get(ANNOUNCEMENTS_HEADER)
+                    .is_some_and(|v| v.as_bytes() == AUTHENTICATED.as_bytes());
+                if is_lookup(url) && !vouched {
+                    return Err(InventoryError::UntrustedLookup { url: url.clone() });
+                }
                 response
                     .bytes()
                     .await
@@ -238,9 +252,33 @@ impl InventoryLoader {
     }
 }
 
+/// True when `url` is a discovery lookup (`…/v1/service…`) rather than a file served
+/// over HTTP: its entries were announced by clients, not written by an operator.
+fn is_lookup(url: &str) -> bool {
+    let path = url
+        .split_once("://")
+        .map_or(url, |(_, rest)| rest.find('/').map_or("", |i| &rest[i..]));
+    let path = path.split(['?', '#']).next().unwrap_or_default();
+    path.split('/')
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .windows(2)
+        .any(|w| w == ["v1", "service"])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lookups_are_told_from_files_served_over_http() {
+        assert!(is_lookup("http://d:8411/v1/service/discovery/general"));
+        assert!(is_lookup("https://d/v1/service/discovery"));
+        assert!(is_lookup("http://d:8411//v1//service?x=1"));
+        assert!(!is_lookup("http://files/inventory.json"));
+        assert!(!is_lookup("http://files/v1/services.json"));
+        assert!(!is_lookup("http://v1/service"));
+    }
 
     #[test]
     fn uris() {

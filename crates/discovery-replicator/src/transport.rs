@@ -54,6 +54,15 @@ pub const READY_HEADER: &str = "x-discovery-ready";
 /// since the epoch, so every anti-entropy round also measures the clock offset.
 pub const CLOCK_HEADER: &str = "x-discovery-clock";
 
+/// On lookups of a node that requires every announcement to be signed
+/// (`discovery.announcement.authentication=required`), value [`AUTHENTICATED`]: every
+/// dynamic entry it lists came through a valid token. An inventory read from a lookup
+/// trusts only such a node's answer (anyone could announce a `discovery` service on
+/// another and become a peer that receives every entry).
+pub const ANNOUNCEMENTS_HEADER: &str = "x-discovery-announcements";
+/// The value of [`ANNOUNCEMENTS_HEADER`].
+pub const AUTHENTICATED: &str = "authenticated";
+
 /// One request kind per protocol step; see `docs/REPLICATION.md`.
 pub trait PeerTransport: Send + Sync + 'static {
     /// Delivers changed entries and renewals; answers which renewals need their value.

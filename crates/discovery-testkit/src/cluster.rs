@@ -492,6 +492,17 @@ impl Cluster {
         }
     }
 
+    /// Adds or replaces one `--set` override of node `i` for its next start.
+    pub fn set_for_next_start(&mut self, i: usize, key: &str, value: &str) {
+        let options = self.nodes[i].options.clone();
+        self.nodes[i].options = options.set(key, value);
+    }
+
+    /// The data directory (`store.data-dir`) of node `i`.
+    pub fn data_dir(&self, i: usize) -> PathBuf {
+        self.nodes[i].options.data_dir.clone()
+    }
+
     /// Starts stopped node `i` again on its data directory, address and port.
     pub fn restart(&mut self, i: usize) {
         assert!(

@@ -6,7 +6,9 @@ use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
 use super::{cache_control, client_has_tag, json_content_type, AppState, NOSNIFF};
+use crate::config::AnnouncementAuthentication;
 use crate::registry::Selector;
+use discovery_replicator::transport::{ANNOUNCEMENTS_HEADER, AUTHENTICATED};
 
 pub async fn all(State(state): State<AppState>, headers: HeaderMap) -> Response {
     respond(&state, Selector::All, &headers)
@@ -51,12 +53,20 @@ fn respond(state: &AppState, selector: Selector<'_>, headers: &HeaderMap) -> Res
     ) {
         return (StatusCode::NOT_MODIFIED, [cache, etag]).into_response();
     }
-    (
+    let mut response = (
         StatusCode::OK,
         [json_content_type(), cache, etag, NOSNIFF],
         lookup.body,
     )
-        .into_response()
+        .into_response();
+    if state.auth.policy().announcements == AnnouncementAuthentication::Required {
+        // What an inventory read from this lookup needs before it trusts the peers listed.
+        response.headers_mut().insert(
+            ANNOUNCEMENTS_HEADER,
+            HeaderValue::from_static(AUTHENTICATED),
+        );
+    }
+    response
 }
 
 #[cfg(test)]
