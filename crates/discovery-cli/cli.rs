@@ -140,6 +140,8 @@ pub enum Command {
         discovery announce --node-id gw-1 --type jmx --id 0b6c6a2e-3f5e-4a43-9d2e-6f3a3f0f6a01\n  \
         discovery announce --file node.json       a PUT body, as airlift clients send it\n  \
         discovery --shared-secret-file /etc/trino/shared-secret announce --node-id gw-1 --type presto-gateway\n\n\
+        Without --id the service id is derived from --node-id and --type (a UUID v5), so\n\
+        announcing the same node again keeps its id.\n\
         The announcement replaces everything the node announced before and expires after\n\
         the server's discovery.max-age (30 s by default) unless announced again.\n\
         Prints the service id(s). A server with discovery.announcement.authentication=required\n\
@@ -156,11 +158,25 @@ pub enum Command {
     Unannounce(UnannounceArgs),
 
     /// Add, list or remove static services (operator-managed, never expire).
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  \
+        discovery static add --type hive-metastore --property thrift=thrift://10.0.0.9:9083\n  \
+        discovery static list\n  \
+        discovery static rm 5f0f6b8e-2a51-4a0c-a0f7-0a0c9f1c2b11\n\n\
+        'discovery static <command> --help' shows each command's options and examples."
+    )]
     Static(StaticCommand),
 
     /// Show the raw store entries, decoded.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  \
+        discovery store dump                both stores\n  \
+        discovery store dump dynamic        node announcements, tombstones included\n  \
+        discovery store dump static --output json\n\n\
+        'discovery store dump --help' explains the columns."
+    )]
     Store(StoreCommand),
 
     /// Print changes to the services of a type and pool as they happen, until Ctrl-C.
@@ -168,12 +184,20 @@ pub enum Command {
         discovery watch presto-coordinator        tell me when the coordinator moves\n  \
         discovery watch presto etl --output json  one JSON object per line\n  \
         discovery watch presto --count 1          exit after the first change\n\n\
-        Lines: '=' initial service, '+' added, '-' removed, '~' changed. While the server\n\
+        Lines: '=' initial service, '+' added, '-' removed, '~' changed. --count counts\n\
+        changed services (one per '+', '-' or '~' line; with --output json, per service\n\
+        in added/removed/changed), not refreshes. While the server\n\
         is unreachable the last list is kept and a note goes to stderr.")]
     Watch(WatchArgs),
 
     /// The discovery cluster as a whole: every node, its readiness and replication.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  \
+        discovery cluster status\n  \
+        discovery --uri http://disc-1:8411 cluster status --output json\n\n\
+        'discovery cluster status --help' explains the columns and the exit status."
+    )]
     Cluster(ClusterCommand),
 }
 
@@ -185,6 +209,8 @@ pub enum ClusterCommand {
         discovery cluster status\n  \
         discovery --uri http://disc-1:8411 cluster status --output json\n  \
         discovery --shared-secret-file /etc/discovery/shared-secret cluster status\n\n\
+        DYNAMIC and STATIC count live entries (not expired, not deleted); TOMBSTONES\n\
+        counts the deletes each store keeps (dynamic+static) until garbage collection.\n\
         AGREES compares each node's store digests with those of the first node: equal\n\
         digests mean identical replicas. The dynamic store changes with every\n\
         announcement, so under load a 'dynamic differs' can be momentary; the static\n\
@@ -235,7 +261,8 @@ pub struct AnnounceArgs {
     /// A service property; repeatable.
     #[arg(long = "property", value_name = "KEY=VALUE", value_parser = parse_property, conflicts_with = "file")]
     pub properties: Vec<(String, String)>,
-    /// Service id (a UUID); default: a random one.
+    /// Service id (a UUID); default: one derived from the node id and the type, the same
+    /// on every run, so announcing again keeps the id.
     #[arg(long, value_parser = parse_service_id, conflicts_with = "file")]
     pub id: Option<String>,
     /// Read the announcement from a JSON file in the PUT body format
@@ -340,7 +367,8 @@ pub struct WatchArgs {
     /// Pool.
     #[arg(default_value = "general")]
     pub pool: String,
-    /// Exit after this many changes.
+    /// Exit after this many changes: services added, removed or changed (a refresh that
+    /// moves a coordinator counts 2, its '+' and its '-').
     #[arg(long, value_name = "N")]
     pub count: Option<u64>,
 }

@@ -3,10 +3,13 @@
 //! The first server of `--uri` that answers is the reference: its
 //! `/v1/replication/status` names its peers (from its service inventory) and its pushes
 //! towards them. Every node, the reference included, is then asked for its own status and
-//! readiness, and its store digests are compared with the reference's.
+//! readiness, and its store digests are compared with the reference's. Entry counts come
+//! from each node's store dump, split into live entries and tombstones: the status
+//! endpoint's count includes tombstones (one node announced and removed five times shows
+//! six entries with one live), which reads as a leak.
 
 use discovery_client::types::replication::{PeerStatus, ReplicationStatus};
-use discovery_client::{DiscoveryClient, DiscoveryError, Readiness};
+use discovery_client::{DecodedEntry, DiscoveryClient, DiscoveryError, Readiness, StoreName};
 use serde::Serialize;
 
 use crate::cli::Output;
@@ -23,10 +26,21 @@ struct NodeReport {
     reachable: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     ready: Option<bool>,
+    /// Every entry the store holds, tombstones and expired ones included (the status
+    /// endpoint's count).
     #[serde(skip_serializing_if = "Option::is_none")]
     dynamic_entries: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     static_entries: Option<usize>,
+    /// Entries with a value that has not expired.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dynamic_live: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dynamic_tombstones: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    static_live: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    static_tombstones: Option<usize>,
     /// Equal dynamic digest roots with the reference node.
     #[serde(skip_serializing_if = "Option::is_none")]
     dynamic_agrees: Option<bool>,
@@ -72,19 +86,60 @@ fn single(uri: &str, connect: &Connect) -> Result<DiscoveryClient, DiscoveryErro
 struct Probe {
     status: Result<ReplicationStatus, DiscoveryError>,
     readiness: Result<Readiness, DiscoveryError>,
+    /// Live entries and tombstones of (dynamic, static); none when a dump failed.
+    counts: Option<(Counts, Counts)>,
+}
+
+/// One store's entries, split.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Counts {
+    live: usize,
+    tombstones: usize,
+}
+
+/// Splits a store dump at `now_ms`. An expired entry not yet collected is neither: it
+/// is no longer served, and not a delete either.
+fn counts(entries: &[DecodedEntry], now_ms: i64) -> Counts {
+    let mut counts = Counts::default();
+    for entry in entries {
+        if entry.tombstone {
+            counts.tombstones += 1;
+        } else if entry
+            .max_age_in_ms
+            .is_none_or(|max_age| entry.timestamp.saturating_add(max_age) > now_ms)
+        {
+            counts.live += 1;
+        }
+    }
+    counts
 }
 
 async fn probe(uri: String, connect: Connect) -> Probe {
     match single(&uri, &connect) {
         Ok(client) => {
-            let (status, readiness) = tokio::join!(client.replication_status(), client.readiness());
-            Probe { status, readiness }
+            let (status, readiness, dynamic, statics) = tokio::join!(
+                client.replication_status(),
+                client.readiness(),
+                client.store_entries(StoreName::Dynamic),
+                client.store_entries(StoreName::Static)
+            );
+            let now = format::now_ms();
+            let counts = match (dynamic, statics) {
+                (Ok(dynamic), Ok(statics)) => Some((counts(&dynamic, now), counts(&statics, now))),
+                _ => None,
+            };
+            Probe {
+                status,
+                readiness,
+                counts,
+            }
         }
         Err(e) => {
             let readiness = Err(DiscoveryError::InvalidArgument(e.to_string()));
             Probe {
                 status: Err(e),
                 readiness,
+                counts: None,
             }
         }
     }
@@ -120,6 +175,10 @@ fn report(
         ready: None,
         dynamic_entries: None,
         static_entries: None,
+        dynamic_live: probe.counts.map(|(d, _)| d.live),
+        dynamic_tombstones: probe.counts.map(|(d, _)| d.tombstones),
+        static_live: probe.counts.map(|(_, s)| s.live),
+        static_tombstones: probe.counts.map(|(_, s)| s.tombstones),
         dynamic_agrees: None,
         static_agrees: None,
         queued: link.map(|l| l.stores.iter().map(|s| s.queued).sum()),
@@ -212,6 +271,7 @@ pub async fn status(
             let probe = probe.unwrap_or(Probe {
                 status: Err(DiscoveryError::InvalidArgument("probe task failed".into())),
                 readiness: Err(DiscoveryError::InvalidArgument("probe task failed".into())),
+                counts: None,
             });
             report(node_id, url, probe, &reference, link.as_ref())
         })
@@ -265,6 +325,7 @@ fn render(cluster: &ClusterReport) -> String {
         "ready",
         "dynamic",
         "static",
+        "tombstones",
         "agrees",
         "queued",
         "failures",
@@ -284,8 +345,12 @@ fn render(cluster: &ClusterReport) -> String {
             node.url.clone(),
             yes_no(Some(node.reachable)),
             yes_no(node.ready),
-            count(node.dynamic_entries),
-            count(node.static_entries),
+            count(node.dynamic_live),
+            count(node.static_live),
+            match (node.dynamic_tombstones, node.static_tombstones) {
+                (Some(d), Some(s)) => format!("{d}+{s}"),
+                _ => "-".into(),
+            },
             agrees.into(),
             count(node.queued),
             count(node.push_failures),
@@ -339,6 +404,39 @@ mod tests {
         }
     }
 
+    fn entry(tombstone: bool, timestamp: i64, max_age_in_ms: Option<i64>) -> DecodedEntry {
+        DecodedEntry {
+            store: StoreName::Dynamic,
+            key: "k".into(),
+            services: Vec::new(),
+            decode_error: None,
+            version: timestamp,
+            timestamp,
+            max_age_in_ms,
+            tombstone,
+        }
+    }
+
+    #[test]
+    fn live_entries_and_tombstones_are_counted_apart() {
+        let now = 1_000_000;
+        let entries = [
+            entry(false, now - 1000, Some(30_000)),
+            entry(false, now - 60_000, Some(30_000)),
+            entry(true, now - 5000, None),
+            entry(true, now - 6000, None),
+            entry(false, now - 90_000_000, None),
+        ];
+        assert_eq!(
+            counts(&entries, now),
+            Counts {
+                live: 2,
+                tombstones: 2
+            },
+            "one fresh announcement and one static entry are live; the expired one is neither"
+        );
+    }
+
     #[test]
     fn agreement_readiness_and_reachability_decide_degradation() {
         let reference = status("a", "d1", "s1");
@@ -348,6 +446,7 @@ mod tests {
             Probe {
                 status: Ok(status("b", "d1", "s1")),
                 readiness: Ok(Readiness::Ready),
+                counts: None,
             },
             &reference,
             None,
@@ -359,6 +458,7 @@ mod tests {
             Probe {
                 status: Ok(status("b", "d2", "s1")),
                 readiness: Ok(Readiness::Ready),
+                counts: None,
             },
             &reference,
             None,
@@ -373,6 +473,7 @@ mod tests {
             Probe {
                 status: Ok(status("b", "d1", "s2")),
                 readiness: Ok(Readiness::Ready),
+                counts: None,
             },
             &reference,
             None,
@@ -384,6 +485,7 @@ mod tests {
             Probe {
                 status: Ok(status("b", "d1", "s1")),
                 readiness: Ok(Readiness::NotReady("warming up".into())),
+                counts: None,
             },
             &reference,
             None,
@@ -400,6 +502,7 @@ mod tests {
             Probe {
                 status: Err(gone()),
                 readiness: Err(gone()),
+                counts: None,
             },
             &reference,
             None,

@@ -11,8 +11,8 @@ use discovery_client::types::{
     validate_node_id, DynamicAnnouncement, Service, ServiceAnnouncement, StaticAnnouncement,
 };
 use discovery_client::{
-    new_service_id, parse_announcement_file, parse_static_file, DecodedEntry, DiscoveryClient,
-    ServiceSelector, StoreName,
+    parse_announcement_file, parse_static_file, DecodedEntry, DiscoveryClient, ServiceSelector,
+    StoreName,
 };
 use serde_json::{self as json, json, Value};
 
@@ -235,7 +235,10 @@ async fn announce(
                 .clone()
                 .ok_or_else(|| Failure::usage("--type is required without --file"))?;
             let service = ServiceAnnouncement {
-                id: args.id.clone().unwrap_or_else(new_service_id),
+                id: args
+                    .id
+                    .clone()
+                    .unwrap_or_else(|| stable_service_id(&node_id, &service_type)),
                 service_type,
                 properties: args.properties.iter().cloned().collect(),
             };
@@ -384,7 +387,11 @@ async fn static_rm(
                 .collect();
             print(&lines)?;
             for id in &missing {
-                eprintln!("discovery: no static service {id} (the delete was sent anyway)");
+                eprintln!(
+                    "discovery: no static service {id} on this server, so nothing was removed \
+                     here; the delete was recorded anyway (the server answers 204 for any \
+                     UUID, as airlift's does, so that it also wins on a node that holds it)"
+                );
             }
         }
     }
@@ -529,13 +536,18 @@ async fn watch(
                     return Err(Failure { code: EXIT_SERVER, message: "the service selector stopped".into() });
                 }
                 let current = services.borrow_and_update().clone();
-                let diff = format::changes(&previous, &current);
+                let mut diff = format::changes(&previous, &current);
                 if diff.is_empty() {
                     continue;
                 }
+                // One refresh may bring several changes; --count N stops after exactly N,
+                // leaving out the rest of that refresh.
+                if let Some(count) = args.count {
+                    diff.truncate(usize::try_from(count - events).unwrap_or(usize::MAX));
+                }
+                events += diff.len() as u64;
                 print(&change_event(output, &format::timestamp(format::now_ms()), &diff, &current))?;
                 previous = current;
-                events += 1;
                 if args.count.is_some_and(|count| events >= count) {
                     return Ok(Outcome::Done);
                 }
@@ -597,6 +609,20 @@ fn change_event(
             text
         }
     }
+}
+
+/// Namespace of the service ids `announce` derives (a fixed, randomly chosen UUID), so
+/// they cannot collide with UUID v5 ids other programs derive from the same names.
+const SERVICE_ID_NAMESPACE: uuid::Uuid = uuid::uuid!("5d8f0c3e-7a41-4b6e-9c2d-1f3e8a7b6c50");
+
+/// The id of the service of `service_type` on `node_id` when `--id` is not given: a UUID
+/// v5 of the two, so a script re-announcing a node in a loop keeps one id instead of
+/// making every lookup see a new service (airlift clients key services by id).
+pub fn stable_service_id(node_id: &str, service_type: &str) -> String {
+    // The NUL cannot occur in either (node ids and types are validated names), so
+    // ("a-b", "c") and ("a", "b-c") stay apart.
+    let name = format!("{node_id}\0{service_type}");
+    uuid::Uuid::new_v5(&SERVICE_ID_NAMESPACE, name.as_bytes()).to_string()
 }
 
 fn sort_services(services: &mut [Service]) {

@@ -153,6 +153,19 @@ impl Changes<'_> {
     pub fn is_empty(&self) -> bool {
         self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
     }
+
+    /// How many services changed: one per line `watch` prints.
+    pub fn len(&self) -> usize {
+        self.added.len() + self.removed.len() + self.changed.len()
+    }
+
+    /// Keeps the first `n` changes, in print order (added, removed, changed).
+    pub fn truncate(&mut self, mut n: usize) {
+        for list in [&mut self.added, &mut self.removed, &mut self.changed] {
+            list.truncate(n);
+            n -= list.len();
+        }
+    }
 }
 
 /// Compares two lists by service id.

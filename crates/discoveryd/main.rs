@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use discovery_server::{telemetry, Node, Settings};
+use discovery_server::{telemetry, LoadOptions, Node, Settings};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -15,7 +15,8 @@ use discovery_server::{telemetry, Node, Settings};
     version,
     about = "A discovery server speaking the airlift discovery protocol (Presto, Trino)",
     after_help = "Examples:\n  \
-        discoveryd                                   one node, defaults: environment 'test', port 8411, data in ./data\n  \
+        discoveryd                                   one node, defaults: environment 'test', 127.0.0.1:8411, data in ./data\n  \
+        discoveryd --set node.bind-ip=0.0.0.0        the same, listening on all interfaces\n  \
         discoveryd --config etc/config.properties    an airlift etc/ directory (node.properties beside it is read too)\n  \
         discoveryd --set node.environment=production --set http-server.http.port=8411\n\n\
         Logs go to stdout; RUST_LOG (or log.level) sets the level, and debug logs every request."
@@ -33,6 +34,13 @@ struct Cli {
     /// is logged, and lookups wait until the node has caught up with a ready peer.
     #[arg(long)]
     repair: bool,
+
+    /// Refuse to start on any configuration key this server does not know (by default
+    /// only near misses of known keys are refused and other unknown keys are warned
+    /// about, since an airlift etc/ holds many foreign ones). Keys airlift discovery has
+    /// and this server accepts without using still pass.
+    #[arg(long)]
+    strict_config: bool,
 }
 
 fn parse_override(text: &str) -> Result<(String, String), String> {
@@ -59,7 +67,10 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
     if cli.repair {
         cli.overrides.push(("store.repair".into(), "true".into()));
     }
-    let loaded = Settings::load(cli.config.as_deref(), &cli.overrides)?;
+    let options = LoadOptions {
+        strict: cli.strict_config,
+    };
+    let loaded = Settings::load_with(cli.config.as_deref(), &cli.overrides, options)?;
     telemetry::init(&loaded.settings.log_level).map_err(anyhow::Error::msg)?;
     for note in &loaded.notes {
         tracing::info!("{note}");
@@ -71,6 +82,14 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
         tracing::info!(
             "no --config given: using the built-in defaults (see README, Configuration)"
         );
+        // The bare command is what a developer runs; without a word, "connection
+        // refused" from another host would be a puzzle.
+        if loaded.settings.bind_ip.is_loopback() {
+            tracing::info!(
+                "listening on {} only; --set node.bind-ip=0.0.0.0 listens on all interfaces",
+                loaded.settings.bind_ip
+            );
+        }
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -86,6 +105,7 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let data_dir = settings.data_dir.clone();
     let environment = settings.environment.clone();
+    let readiness = readiness_note(&settings);
     let node = Node::start(settings).await?;
     // One line per listener; scripts and the test harness read the addresses from them
     // (with port 0 these are the only place the ports are told).
@@ -105,11 +125,44 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             "discoveryd listening on http://{addr}"
         );
     }
+    // After the listener lines: a first lookup answering 503 is the first thing a new
+    // operator meets, so say when it will not.
+    tracing::info!("{readiness}");
     let signal = wait_for_signal().await?;
     tracing::info!("{signal} received: shutting down");
     node.shutdown().await?;
     tracing::info!("shutdown complete");
     Ok(())
+}
+
+/// When lookups start answering, as the readiness rules of the README decide it.
+fn readiness_note(settings: &Settings) -> String {
+    let warm_up = settings.readiness_warm_up;
+    let key = format!(
+        "readiness.warm-up={}",
+        discovery_server::config::format_duration(warm_up)
+    );
+    if settings.repair {
+        return "lookups answer 503 until this node, started with --repair, has caught up \
+                with a ready peer (GET /v1/health/ready says why)"
+            .to_owned();
+    }
+    match (&settings.service_inventory_uri, warm_up.is_zero()) {
+        (None, true) => format!("lookups are answered at once ({key})"),
+        (None, false) => format!(
+            "lookups answer 503 until the warm-up ends in {} ({key}): clients re-announce \
+             first; GET /v1/health/ready answers 200 from then on",
+            discovery_server::config::format_duration(warm_up)
+        ),
+        (Some(_), _) => format!(
+            "lookups answer 503 until this node has caught up with a ready peer (or, \
+             when the whole cluster starts together, until the warm-up ends in {} and one \
+             round with any peer; {key}, at most readiness.max-wait={}); \
+             GET /v1/health/ready answers 200 from then on",
+            discovery_server::config::format_duration(warm_up),
+            discovery_server::config::format_duration(settings.readiness_max_wait)
+        ),
+    }
 }
 
 async fn wait_for_signal() -> anyhow::Result<&'static str> {

@@ -180,13 +180,25 @@ async fn announce_and_unannounce_from_flags() {
     assert_eq!(service.properties["http"], "http://gw:8080");
     assert_eq!(service.properties["version"], "2");
 
-    // Without --id a fresh UUID is generated and printed.
-    let output = run(
-        &server,
-        &["announce", "--node-id", "gw-2", "--type", "presto-gateway"],
-    );
-    assert_status(&output, 0);
-    assert!(is_service_id(stdout(&output).trim()), "{}", stdout(&output));
+    // Without --id a UUID derived from node id and type is printed: the same on every
+    // re-announce (a loop must not churn ids), different for another node or type.
+    let announce_gw = |node_id: &str, service_type: &str| {
+        let output = run(
+            &server,
+            &["announce", "--node-id", node_id, "--type", service_type],
+        );
+        assert_status(&output, 0);
+        let id = stdout(&output).trim().to_owned();
+        assert!(is_service_id(&id), "{id}");
+        id
+    };
+    let first = announce_gw("gw-2", "presto-gateway");
+    assert_eq!(announce_gw("gw-2", "presto-gateway"), first, "stable id");
+    let listed = client.lookup("presto-gateway", "general").await.unwrap();
+    assert!(listed.services.iter().any(|s| s.id == first), "{listed:?}");
+    assert_ne!(announce_gw("gw-3", "presto-gateway"), first);
+    // (Replaces gw-2's presto-gateway announcement.)
+    assert_ne!(announce_gw("gw-2", "jmx"), first);
 
     let output = run(&server, &["unannounce", "--node-id", "gw-1"]);
     assert_status(&output, 0);
@@ -610,11 +622,15 @@ fn usage_errors_exit_2_and_help_has_examples() {
         vec!["lookup", "--help"],
         vec!["announce", "--help"],
         vec!["unannounce", "--help"],
+        vec!["static", "--help"],
         vec!["static", "add", "--help"],
         vec!["static", "list", "--help"],
         vec!["static", "rm", "--help"],
+        vec!["store", "--help"],
         vec!["store", "dump", "--help"],
         vec!["watch", "--help"],
+        vec!["cluster", "--help"],
+        vec!["cluster", "status", "--help"],
     ] {
         let output = discovery_command().args(&args).output().unwrap();
         assert_status(&output, 0);
@@ -697,4 +713,148 @@ fn cluster_status_of_an_unreachable_server_exits_3() {
         "{}",
         stderr(&output)
     );
+}
+
+#[test]
+fn a_uri_without_a_scheme_gets_a_hint() {
+    let server = start_server();
+    let bare = server.uri().trim_start_matches("http://").to_owned();
+    let output = run_at(&bare, &["services"]);
+    assert_status(&output, 2);
+    assert!(
+        stderr(&output).contains(&format!("did you mean http://{bare}?")),
+        "{}",
+        stderr(&output)
+    );
+    // Followed, the hint works.
+    assert_status(&run_at(&format!("http://{bare}"), &["services"]), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cluster_status_counts_live_entries_and_tombstones_apart() {
+    let server = start_server();
+    let client = client_of(&server);
+    for i in 0..6 {
+        client
+            .announce(&format!("n{i}"), &node("worker", "http://w:8080"))
+            .await
+            .unwrap();
+    }
+    for i in 1..6 {
+        client.unannounce(&format!("n{i}")).await.unwrap();
+    }
+    let id = client
+        .add_static(&static_service("ldap", "ldap://dir:389"))
+        .await
+        .unwrap()
+        .id;
+    client.delete_static(&id).await.unwrap();
+
+    let json = json_of(&run(&server, &["cluster", "status", "--output", "json"]));
+    let me = &json["nodes"][0];
+    assert_eq!(me["dynamicLive"], 1, "{json}");
+    assert_eq!(me["dynamicTombstones"], 5, "{json}");
+    assert_eq!(
+        me["dynamicEntries"], 6,
+        "the status endpoint's total: {json}"
+    );
+    assert_eq!(me["staticLive"], 0, "{json}");
+    assert_eq!(me["staticTombstones"], 1, "{json}");
+
+    let output = run(&server, &["cluster", "status"]);
+    assert_status(&output, 0);
+    let text = stdout(&output);
+    let header: Vec<&str> = text
+        .lines()
+        .find(|l| l.starts_with("NODE"))
+        .unwrap_or_else(|| panic!("no header:\n{text}"))
+        .split_whitespace()
+        .collect();
+    let row: Vec<&str> = text
+        .lines()
+        .find(|l| l.contains(&server.uri()))
+        .unwrap_or_else(|| panic!("no row:\n{text}"))
+        .split_whitespace()
+        .collect();
+    let column = |name: &str| {
+        let at = header.iter().position(|h| *h == name).unwrap();
+        row[at]
+    };
+    assert_eq!(column("DYNAMIC"), "1", "{text}");
+    assert_eq!(column("STATIC"), "0", "{text}");
+    assert_eq!(column("TOMBSTONES"), "5+1", "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn watch_count_counts_changed_services_not_refreshes() {
+    let server = start_server();
+    let client = client_of(&server);
+    let mut child = discovery_command()
+        .args(["--uri", &server.uri(), "watch", "worker", "--count", "3"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = lines_of(&mut child);
+    let header = next_line(&lines);
+    assert!(header.ends_with("0 service(s)"), "{header}");
+
+    // One PUT with two services: one refresh, two changes.
+    let mut two = node("worker", "http://a:8080");
+    two.services.push(discovery_client::service(
+        "worker",
+        [("http", "http://b:8080")],
+    ));
+    client.announce("w1", &two).await.unwrap();
+    for _ in 0..2 {
+        let line = next_line(&lines);
+        assert!(line.contains(" + "), "{line}");
+    }
+    client
+        .announce("w2", &node("worker", "http://c:8080"))
+        .await
+        .unwrap();
+    let third = next_line(&lines);
+    assert!(
+        third.contains(" + ") && third.contains("http=http://c:8080"),
+        "{third}"
+    );
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "exits after 3 changes");
+    assert!(
+        lines.recv_timeout(DEADLINE).is_err(),
+        "nothing printed after the third change"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn watch_count_stops_within_a_refresh() {
+    let server = start_server();
+    let client = client_of(&server);
+    let mut child = discovery_command()
+        .args(["--uri", &server.uri(), "watch", "worker", "--count", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = lines_of(&mut child);
+    next_line(&lines);
+    let mut two = node("worker", "http://a:8080");
+    two.services.push(discovery_client::service(
+        "worker",
+        [("http", "http://b:8080")],
+    ));
+    client.announce("w1", &two).await.unwrap();
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    // The child has exited: the reader ends at EOF, so this collects every line left.
+    let printed: Vec<String> = lines.iter().collect();
+    assert_eq!(printed.len(), 1, "exactly one change line: {printed:?}");
+    assert!(printed[0].contains(" + "), "{printed:?}");
 }

@@ -12,6 +12,7 @@ mod convergence;
 mod faults;
 mod inventory;
 mod lookup_inventory;
+mod metrics;
 mod pressure;
 mod recovery;
 mod repair;

@@ -16,9 +16,23 @@ pub fn parse_uri(text: &str) -> Result<Url, DiscoveryError> {
         uri: text.to_owned(),
         reason: reason.to_owned(),
     };
-    let url = Url::parse(text).map_err(|e| invalid(&e.to_string()))?;
+    // `127.0.0.1:8411` is a relative URL and `localhost:8411` one of scheme "localhost":
+    // either way the parser's message hides that only `http://` is missing, so say it.
+    let missing_scheme = || {
+        if text.contains("://") {
+            return None;
+        }
+        let guess = format!("http://{text}");
+        parse_uri(&guess)
+            .ok()
+            .map(|_| invalid(&format!("the scheme is missing; did you mean {guess}?")))
+    };
+    let url = match Url::parse(text) {
+        Ok(url) => url,
+        Err(e) => return Err(missing_scheme().unwrap_or_else(|| invalid(&e.to_string()))),
+    };
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(invalid("the scheme must be http or https"));
+        return Err(missing_scheme().unwrap_or_else(|| invalid("the scheme must be http or https")));
     }
     if url.host_str().is_none_or(str::is_empty) {
         return Err(invalid("a host is required"));
@@ -111,6 +125,25 @@ mod tests {
                 matches!(parse_uri(bad), Err(DiscoveryError::InvalidUri { .. })),
                 "{bad}"
             );
+        }
+    }
+
+    #[test]
+    fn a_uri_without_a_scheme_gets_a_suggestion() {
+        for (bare, guess) in [
+            ("127.0.0.1:8411", "http://127.0.0.1:8411"),
+            ("localhost:8411", "http://localhost:8411"),
+            ("disc-1:8411/discovery", "http://disc-1:8411/discovery"),
+        ] {
+            let message = parse_uri(bare).unwrap_err().to_string();
+            assert!(
+                message.contains(&format!("did you mean {guess}?")),
+                "{bare}: {message}"
+            );
+        }
+        for no_hint in ["ftp://h", "not a uri", "http://h/?x=1"] {
+            let message = parse_uri(no_hint).unwrap_err().to_string();
+            assert!(!message.contains("did you mean"), "{no_hint}: {message}");
         }
     }
 }

@@ -3,6 +3,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use discovery_types::replication::PeerStoreStatus;
 use tokio::sync::{watch, Notify};
@@ -17,6 +18,9 @@ pub(crate) struct Link {
     queue: Mutex<PushQueue>,
     /// Wakes the push worker when the queue gains a change.
     pub wake: Notify,
+    /// The oldest queue time in the batch the push worker has taken and the peer has not
+    /// acknowledged yet: those changes are out of the queue but still owed to the peer.
+    in_flight_since: Mutex<Option<Instant>>,
     pub stats: LinkStats,
 }
 
@@ -24,6 +28,7 @@ pub(crate) struct Link {
 pub(crate) struct LinkStats {
     pub pushed_entries: AtomicU64,
     pub pushed_renewals: AtomicU64,
+    pub pushes_ok: AtomicU64,
     pub push_failures: AtomicU64,
     /// Pushed entries the peer refused (invalid there, or its store full).
     pub refused_by_peer: AtomicU64,
@@ -39,6 +44,8 @@ pub(crate) struct LinkStats {
     pub sync_pushed: AtomicU64,
     pub bytes_sent: AtomicU64,
     pub bytes_received: AtomicU64,
+    pub sync_bytes_sent: AtomicU64,
+    pub sync_bytes_received: AtomicU64,
     pub last_error: Mutex<Option<String>>,
     /// The peer's clock minus ours and when it was measured (0: never).
     clock_offset_ms: AtomicI64,
@@ -67,6 +74,7 @@ impl Link {
             peer,
             queue: Mutex::new(PushQueue::new(queue_size)),
             wake: Notify::new(),
+            in_flight_since: Mutex::new(None),
             stats: LinkStats::default(),
         })
     }
@@ -95,6 +103,31 @@ impl Link {
             }
         }
         self.wake.notify_one();
+    }
+
+    /// Marks `batch` as sent and not yet acknowledged (`None`: the exchange is over, and
+    /// whatever must go again is back in the queue).
+    pub fn set_in_flight(&self, since: Option<Instant>) {
+        *self
+            .in_flight_since
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = since;
+    }
+
+    /// How long the oldest write the peer has not acknowledged has waited: queued or in
+    /// flight. Zero when nothing is owed. Dropped changes (queue full) are not counted:
+    /// anti-entropy owns them from then on.
+    pub fn pending_age(&self, now: Instant) -> Duration {
+        let queued = self.queue().oldest_since();
+        let in_flight = *self
+            .in_flight_since
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        queued
+            .into_iter()
+            .chain(in_flight)
+            .min()
+            .map_or(Duration::ZERO, |since| now.saturating_duration_since(since))
     }
 
     pub fn record_error(&self, error: String) {
@@ -129,8 +162,12 @@ impl Link {
         PeerStoreStatus {
             store: self.store.clone(),
             queued,
+            oldest_pending_ms: Some(self.pending_age(Instant::now()))
+                .filter(|age| !age.is_zero())
+                .map(|age| u64::try_from(age.as_millis()).unwrap_or(u64::MAX)),
             pushed_entries: s.pushed_entries.load(Ordering::Relaxed),
             pushed_renewals: s.pushed_renewals.load(Ordering::Relaxed),
+            pushes_ok: s.pushes_ok.load(Ordering::Relaxed),
             push_failures: s.push_failures.load(Ordering::Relaxed),
             dropped,
             refused_by_peer: s.refused_by_peer.load(Ordering::Relaxed),
@@ -144,7 +181,53 @@ impl Link {
             sync_pushed: s.sync_pushed.load(Ordering::Relaxed),
             bytes_sent: s.bytes_sent.load(Ordering::Relaxed),
             bytes_received: s.bytes_received.load(Ordering::Relaxed),
+            sync_bytes_sent: s.sync_bytes_sent.load(Ordering::Relaxed),
+            sync_bytes_received: s.sync_bytes_received.load(Ordering::Relaxed),
             last_error: s.last_error.lock().ok().and_then(|e| e.clone()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use discovery_store::Entry;
+
+    fn change(since: Instant) -> PendingChange {
+        PendingChange {
+            entry: Arc::new(Entry {
+                key: b"w1".to_vec(),
+                value: Some(b"[]".to_vec()),
+                version: 1,
+                timestamp: 1,
+                max_age_ms: Some(30_000),
+            }),
+            value_hash: None,
+            full: true,
+            since,
+        }
+    }
+
+    #[test]
+    fn the_lag_counts_queued_and_in_flight_writes_until_acknowledged() {
+        let (_tx, rx) = watch::channel(Peer {
+            node_id: "n2".into(),
+            url: "http://127.0.0.1:1".into(),
+        });
+        let link = Link::new("dynamic", rx, 10);
+        let now = Instant::now();
+        assert_eq!(link.pending_age(now), Duration::ZERO, "nothing owed");
+        let written = now.checked_sub(Duration::from_secs(5)).unwrap_or(now);
+        link.enqueue(change(written));
+        assert_eq!(link.pending_age(now), now - written, "queued");
+        // The push worker takes the batch: out of the queue, still owed.
+        let batch = link.queue().take(10, usize::MAX);
+        link.set_in_flight(batch.iter().map(|c| c.since).min());
+        assert_eq!(link.pending_age(now), now - written, "in flight");
+        let reported = link.status().oldest_pending_ms.unwrap_or(0);
+        assert!(reported >= 5_000 || written == now, "status: {reported} ms");
+        link.set_in_flight(None);
+        assert_eq!(link.pending_age(now), Duration::ZERO, "acknowledged");
+        assert_eq!(link.status().oldest_pending_ms, None);
     }
 }

@@ -54,10 +54,14 @@ pub(crate) async fn run_push_worker<T: PeerTransport>(
 
         let request = build_request(&batch);
         let peer = link.peer();
+        link.set_in_flight(batch.iter().map(|c| c.since).min());
+        // Each arm clears it once what is still owed is back in the queue, so the lag
+        // never reads low in between.
         match transport.push(&peer, &link.store, &request).await {
             Ok(exchange) => {
                 link.record_bytes(exchange.bytes_sent, exchange.bytes_received);
                 let stats = &link.stats;
+                stats.pushes_ok.fetch_add(1, Ordering::Relaxed);
                 stats
                     .pushed_entries
                     .fetch_add(request.entries.len() as u64, Ordering::Relaxed);
@@ -96,10 +100,12 @@ pub(crate) async fn run_push_worker<T: PeerTransport>(
                         .collect();
                     link.queue().requeue(resend);
                 }
+                link.set_in_flight(None);
             }
             Err(error) => {
                 link.stats.push_failures.fetch_add(1, Ordering::Relaxed);
                 link.queue().requeue(batch);
+                link.set_in_flight(None);
                 consecutive_failures += 1;
                 if consecutive_failures == 1 {
                     tracing::warn!(peer = %peer.node_id, url = %peer.url, store = %link.store, %error,

@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::time::Instant;
 
 use discovery_store::Entry;
 
@@ -18,6 +19,9 @@ pub struct PendingChange {
     /// Send the value itself. False only for a renewal (same value as the key's previous
     /// write), which travels as a value hash.
     pub full: bool,
+    /// When the oldest write this change stands for was queued: a merged change keeps the
+    /// earlier time, so the replication lag counts from the first write the peer lacks.
+    pub since: Instant,
 }
 
 impl PendingChange {
@@ -37,12 +41,14 @@ impl PendingChange {
     /// value the peer never received is useless).
     fn merge(self, other: PendingChange) -> PendingChange {
         let full = self.full || other.full;
+        let since = self.since.min(other.since);
         let mut winner = if other.entry.supersedes(&self.entry) {
             other
         } else {
             self
         };
         winner.full = full;
+        winner.since = since;
         winner
     }
 }
@@ -77,6 +83,13 @@ impl PushQueue {
 
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
+    }
+
+    /// When the oldest change still queued was first queued (see [`PendingChange::since`]).
+    /// A scan: merges and requeued batches keep older times away from the front, and the
+    /// queue is bounded, so this stays cheap enough for a status page or a scrape.
+    pub fn oldest_since(&self) -> Option<Instant> {
+        self.items.values().map(|(_, change)| change.since).min()
     }
 
     /// Changes dropped so far because the queue was full.
@@ -169,6 +182,7 @@ mod tests {
             }),
             value_hash: Some(1),
             full,
+            since: Instant::now(),
         }
     }
 
@@ -225,6 +239,36 @@ mod tests {
                 ("a".into(), 5, true)
             ]
         );
+    }
+
+    #[test]
+    fn the_oldest_time_survives_merges_and_requeues() {
+        let mut queue = PushQueue::new(10);
+        assert_eq!(queue.oldest_since(), None);
+        let first = change("a", 1, true);
+        let oldest = first.since;
+        queue.push(first);
+        let mut later = change("b", 1, true);
+        later.since = oldest + std::time::Duration::from_secs(5);
+        queue.push(later);
+        let mut renewal = change("a", 2, false);
+        renewal.since = oldest + std::time::Duration::from_secs(9);
+        queue.push(renewal);
+        assert_eq!(
+            queue.oldest_since(),
+            Some(oldest),
+            "merged: the earlier time"
+        );
+        let batch = queue.take(1, usize::MAX);
+        assert_eq!(batch[0].since, oldest);
+        assert_eq!(
+            queue.oldest_since(),
+            Some(oldest + std::time::Duration::from_secs(5))
+        );
+        queue.requeue(batch);
+        assert_eq!(queue.oldest_since(), Some(oldest), "requeued: still owed");
+        queue.take(10, usize::MAX);
+        assert_eq!(queue.oldest_since(), None);
     }
 
     #[test]

@@ -268,6 +268,12 @@ impl<I: Index, T: PeerTransport> Context<I, T> {
         match result {
             Ok(outcome) => {
                 link.record_bytes(outcome.bytes_sent, outcome.bytes_received);
+                stats
+                    .sync_bytes_sent
+                    .fetch_add(outcome.bytes_sent, Ordering::Relaxed);
+                stats
+                    .sync_bytes_received
+                    .fetch_add(outcome.bytes_received, Ordering::Relaxed);
                 stats.syncs_ok.fetch_add(1, Ordering::Relaxed);
                 stats
                     .last_sync_ok_ms
@@ -321,6 +327,7 @@ async fn fan_out(
         match change {
             Ok(change) if change.origin == Origin::Local => {
                 let pending = PendingChange {
+                    since: std::time::Instant::now(),
                     full: !change.value_unchanged,
                     value_hash: change.value_hash,
                     entry: change.entry,

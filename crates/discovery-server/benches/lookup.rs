@@ -28,6 +28,7 @@ fn state() -> AppState {
     };
     AppState {
         auth: Arc::new(discovery_server::authenticator::Authenticator::open()),
+        metrics: Arc::new(discovery_server::metrics::Metrics::new()),
         announce: None,
         registry: Arc::new(Registry::new(
             "bench",

@@ -9,7 +9,7 @@
 //! | `/v1/replication/{store}/*` | peer (internal token) |
 //! | `POST /v1/store/{store}` | peer, or operator `write` |
 //! | `POST /v1/announcement/static`, `DELETE /v1/announcement/static/{id}` | operator `write` |
-//! | `GET /v1/store/{store}`, `GET /v1/replication/status` | operator `read` |
+//! | `GET /v1/store/{store}`, `GET /v1/replication/status`, `GET /metrics` | operator `read` |
 //!
 //! A valid internal token (signed with the shared secret) satisfies every operator need:
 //! whoever holds the secret is a member of the cluster.
@@ -58,7 +58,7 @@ pub fn need_of(method: &Method, route: &str, path: &str) -> Need {
         "/v1/announce" => Need::Announcement { node: None },
         "/v1/store/{store}" if reading => Need::Operator(Role::Read),
         "/v1/store/{store}" => Need::PeerOrWriter,
-        "/v1/replication/status" => Need::Operator(Role::Read),
+        "/v1/replication/status" | "/metrics" => Need::Operator(Role::Read),
         _ if route.starts_with("/v1/replication/") => Need::Peer,
         _ => Need::Open,
     }
@@ -334,6 +334,12 @@ mod tests {
                 "/v1/replication/{store}/entries",
                 "/v1/replication/dynamic/entries",
                 Need::Peer,
+            ),
+            (
+                Method::GET,
+                "/metrics",
+                "/metrics",
+                Need::Operator(Role::Read),
             ),
             (Method::GET, "", "/nowhere", Need::Open),
         ];

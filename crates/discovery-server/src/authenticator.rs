@@ -8,12 +8,48 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use axum::http::HeaderMap;
-use discovery_auth::{presented, Credential, Verifier};
+use discovery_auth::{presented, Credential, Role, Verifier};
+use sha2::{Digest, Sha256};
 
 use crate::access::{judge, AuthFailure, Caller, Need, Policy, Verdict};
 use crate::config::AuthSettings;
 use crate::failure_log::{FailureCounts, LogLimiter};
 use crate::operator_tokens::{TokenFile, TokenFileError};
+
+/// Who made a request, as the audit log names it. The middleware determines it once and
+/// hands it to the handlers as a request extension.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Identity {
+    /// No credential, or a node that checks none (no secret and no tokens file: it cannot
+    /// tell callers apart).
+    Anonymous,
+    /// A valid internal token; its `sub`.
+    Node(String),
+    /// An operator token: its role and [`token_id`], never the token.
+    Operator { role: Role, token_id: String },
+}
+
+impl std::fmt::Display for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Identity::Anonymous => f.write_str("anonymous"),
+            // A verified `sub` is still text someone chose: escaped, so it cannot forge a
+            // log line.
+            Identity::Node(sub) => write!(f, "internal:{}", sub.escape_debug()),
+            Identity::Operator { role, token_id } => write!(f, "operator:{role}:{token_id}"),
+        }
+    }
+}
+
+/// A short id of an operator token for logs: the first 8 hex digits of its SHA-256. Tells
+/// an operator which of the file's tokens was used without revealing or weakening it.
+pub fn token_id(token: &str) -> String {
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .take(4)
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
 
 /// One per node, shared by every request.
 #[derive(Debug)]
@@ -73,16 +109,21 @@ impl Authenticator {
 
     /// Who sent `headers`.
     pub fn identify(&self, headers: &HeaderMap) -> Result<Caller, AuthFailure> {
+        self.recognise(headers).map(|(caller, _)| caller)
+    }
+
+    /// The caller, and for an operator its token's [`token_id`].
+    fn recognise(&self, headers: &HeaderMap) -> Result<(Caller, Option<String>), AuthFailure> {
         match presented(headers).map_err(AuthFailure::Token)? {
-            None => Ok(Caller::Anonymous),
-            Some(Credential::Internal(token)) => self.internal(token),
+            None => Ok((Caller::Anonymous, None)),
+            Some(Credential::Internal(token)) => self.internal(token).map(|c| (c, None)),
             Some(Credential::Bearer(token)) => {
                 if let Some(role) = self.operators.as_ref().and_then(|file| file.role_of(token)) {
-                    return Ok(Caller::Operator(role));
+                    return Ok((Caller::Operator(role), Some(token_id(token))));
                 }
                 // A JWT has exactly two dots; anything else is a mistyped operator token.
                 if token.bytes().filter(|&b| b == b'.').count() == 2 && self.verifier.is_some() {
-                    self.internal(token)
+                    self.internal(token).map(|c| (c, None))
                 } else {
                     Err(AuthFailure::UnknownToken)
                 }
@@ -108,12 +149,34 @@ impl Authenticator {
         method: &str,
         route: &str,
     ) -> Verdict {
+        self.authorize(need, headers, client, method, route).0
+    }
+
+    /// [`check`](Self::check), and who the caller is: [`Identity::Anonymous`] when the
+    /// need lets anyone in (nothing is checked then).
+    pub fn authorize(
+        &self,
+        need: &Need,
+        headers: &HeaderMap,
+        client: Option<IpAddr>,
+        method: &str,
+        route: &str,
+    ) -> (Verdict, Identity) {
         if self.policy.lets_anyone(need) {
-            return Verdict::Allow;
+            return (Verdict::Allow, Identity::Anonymous);
         }
-        let verdict = judge(&self.policy, need, self.identify(headers));
+        let recognised = self.recognise(headers);
+        let identity = match &recognised {
+            Ok((Caller::Node(sub), _)) => Identity::Node(sub.clone()),
+            Ok((Caller::Operator(role), Some(token_id))) => Identity::Operator {
+                role: *role,
+                token_id: token_id.clone(),
+            },
+            _ => Identity::Anonymous,
+        };
+        let verdict = judge(&self.policy, need, recognised.map(|(caller, _)| caller));
         let (status, label, reason) = match &verdict {
-            Verdict::Allow => return verdict,
+            Verdict::Allow => return (verdict, identity),
             Verdict::Unauthorized(failure) => (401, failure.label(), failure.to_string()),
             Verdict::Forbidden(reason) => (403, "forbidden", reason.clone()),
         };
@@ -126,7 +189,7 @@ impl Authenticator {
             tracing::warn!(client = ?client, method, route, status, %reason,
                 "request refused (further refusals from this client are counted, not logged, for a minute)");
         }
-        verdict
+        (verdict, identity)
     }
 
     /// Refusals so far, by reason.
@@ -254,6 +317,41 @@ mod tests {
         let counts = auth.failure_counts();
         assert_eq!(counts["missing"], 2);
         assert_eq!(counts["forbidden"], 1);
+    }
+
+    #[test]
+    fn the_identity_names_the_caller_and_never_the_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let auth = authenticator(dir.path());
+        let read = Need::Operator(Role::Read);
+        let bearer = with("authorization", &format!("Bearer {OPERATOR}"));
+        let (verdict, identity) = auth.authorize(&read, &bearer, None, "GET", "r");
+        assert_eq!(verdict, Verdict::Allow);
+        let id = token_id(OPERATOR);
+        assert_eq!(id.len(), 8);
+        assert!(id.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(
+            identity,
+            Identity::Operator {
+                role: Role::Read,
+                token_id: id.clone()
+            }
+        );
+        let shown = identity.to_string();
+        assert_eq!(shown, format!("operator:read:{id}"));
+        assert!(!shown.contains(OPERATOR));
+        let t = token("s3cret", KeyDerivation::Sha256);
+        let (_, node) = auth.authorize(
+            &Need::Peer,
+            &with("x-trino-internal-bearer", &t),
+            None,
+            "POST",
+            "r",
+        );
+        assert_eq!(node.to_string(), "internal:w1");
+        let (_, nobody) = auth.authorize(&read, &HeaderMap::new(), None, "GET", "r");
+        assert_eq!(nobody.to_string(), "anonymous");
+        assert_eq!(Identity::Node("a\nb".into()).to_string(), "internal:a\\nb");
     }
 
     #[test]

@@ -11,15 +11,18 @@
 //!   their nodes from `/v1/info` into the dynamic store.
 //! * [`access`] and [`authenticator`]: who may call what (shared secret, operator tokens).
 //! * [`telemetry`]: log setup.
+//! * [`metrics`]: what `GET /metrics` reports; [`audit`]: the log of operator writes.
 
 pub mod access;
 pub mod announce_bridge;
+pub mod audit;
 pub mod authenticator;
 pub mod clock_check;
 pub mod config;
 pub mod data_check;
 mod failure_log;
 pub mod http;
+pub mod metrics;
 pub mod node;
 pub mod operator_tokens;
 mod periodic;
@@ -28,7 +31,7 @@ pub mod registry;
 pub mod storage_probe;
 pub mod telemetry;
 
-pub use config::{LoadedSettings, Settings, SettingsError};
+pub use config::{LoadOptions, LoadedSettings, Settings, SettingsError};
 pub use node::{Node, NodeError, NodeHandle};
 
 /// An error and its sources on one line ("cannot read …: No such file or directory"):

@@ -320,6 +320,7 @@ impl Node {
         };
         let app = http::router(AppState {
             auth,
+            metrics: Arc::new(crate::metrics::Metrics::new()),
             announce,
             readiness: Arc::clone(&readiness),
             registry: Arc::clone(&registry),

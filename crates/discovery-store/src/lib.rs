@@ -35,5 +35,5 @@ pub use entry::Entry;
 pub use error::StoreError;
 pub use fingerprint::Digest;
 pub use store::{
-    ApplyReport, Change, Index, Origin, Renewal, Store, StoreConfig, Summary, GC_CHUNK,
+    ApplyReport, Change, Index, Origin, Renewal, Store, StoreConfig, StoreUsage, Summary, GC_CHUNK,
 };

@@ -183,6 +183,17 @@ impl Usage {
     }
 }
 
+/// What a store's entries use, as [`Store::usage`] reports it.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct StoreUsage {
+    /// Entries holding a value (expired ones not yet collected included).
+    pub values: usize,
+    /// Tombstones not yet collected.
+    pub tombstones: usize,
+    /// Key and value bytes of the entries holding a value: what `max_bytes` limits.
+    pub value_bytes: usize,
+}
+
 /// A named store: entries in memory for reads, written through to a [`Backend`].
 pub struct Store<I: Index = ()> {
     config: StoreConfig,
@@ -657,6 +668,17 @@ impl<I: Index> Store<I> {
 
     pub fn len(&self) -> usize {
         self.read_state().entries.len()
+    }
+
+    /// What the entries use: kept up to date by every write, so reading it is one lock
+    /// and a copy (the metrics scrape reads it).
+    pub fn usage(&self) -> StoreUsage {
+        let usage = self.read_state().usage;
+        StoreUsage {
+            values: usage.values,
+            tombstones: usage.tombstones,
+            value_bytes: usage.value_bytes,
+        }
     }
 
     pub fn is_empty(&self) -> bool {

@@ -18,12 +18,14 @@
 //! * [`http`]: the HTTP client to talk to test servers with (no proxy, a timeout).
 //! * [`ports`]: free and closed loopback ports, where port 0 cannot be used.
 //! * [`logs`]: log tails for failure messages.
+//! * [`metrics`]: a parser of the Prometheus text format, for checking `/metrics`.
 //! * [`values`]: the test environment, the wall clock in ms and fresh service ids.
 
 pub mod announcements;
 pub mod cluster;
 pub mod http;
 pub mod logs;
+pub mod metrics;
 pub mod nginx;
 pub mod ports;
 pub mod process;

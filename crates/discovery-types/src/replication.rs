@@ -146,8 +146,15 @@ pub struct PeerStoreStatus {
     pub store: String,
     /// Changes waiting to be pushed.
     pub queued: usize,
+    /// How long the oldest write not yet acknowledged by the peer (queued or in flight)
+    /// has waited, in ms; absent when nothing is owed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oldest_pending_ms: Option<u64>,
     pub pushed_entries: u64,
     pub pushed_renewals: u64,
+    /// Push requests the peer answered.
+    #[serde(default)]
+    pub pushes_ok: u64,
     pub push_failures: u64,
     /// Changes dropped because the queue was full (repaired by anti-entropy).
     pub dropped: u64,
@@ -172,6 +179,11 @@ pub struct PeerStoreStatus {
     /// Request and response body bytes exchanged with this peer.
     pub bytes_sent: u64,
     pub bytes_received: u64,
+    /// The part of `bytes_sent` and `bytes_received` that anti-entropy exchanged.
+    #[serde(default)]
+    pub sync_bytes_sent: u64,
+    #[serde(default)]
+    pub sync_bytes_received: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
 }

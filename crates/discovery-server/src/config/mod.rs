@@ -6,8 +6,11 @@
 //! properties, which override the config file), then `--set KEY=VALUE` overrides.
 //!
 //! Keys use airlift's names where airlift has one. Unknown keys (an airlift `etc/` also
-//! holds Jetty, logging and JVM settings) are reported as warnings, never failures; a
-//! malformed value of a known key stops startup with a message naming the key.
+//! holds Jetty, logging and JVM settings) are reported as warnings, except one within a
+//! small edit distance of a known key, which is almost surely a typo and stops startup
+//! with a "did you mean" (a typo silently falling back to a default is worse than a
+//! refused start); [`LoadOptions::strict`] refuses every unknown key. A malformed value of
+//! a known key stops startup with a message naming the key.
 
 mod properties;
 mod security;
@@ -37,6 +40,10 @@ pub enum SettingsError {
     },
     #[error("{key} is required when a configuration file is given")]
     Missing { key: String },
+    /// Unknown keys that are refused: near misses of known keys, or any with
+    /// `--strict-config`. Only the keys are named: a value may be a secret.
+    #[error("{}", .0.join("; "))]
+    Unknown(Vec<String>),
 }
 
 impl From<config::ConfigError> for SettingsError {
@@ -59,7 +66,7 @@ pub struct KeySpec {
 pub const KEYS: &[KeySpec] = &[
     KeySpec { name: "node.environment", default: "test (required with --config)", help: "Environment name; announcements must carry exactly this. Pattern [a-z0-9][_a-z0-9]*." },
     KeySpec { name: "node.id", default: "a UUID generated once and kept in <store.data-dir>/node-id", help: "This server's id; must match its entry in the service inventory." },
-    KeySpec { name: "node.bind-ip", default: "0.0.0.0", help: "Address the HTTP server binds." },
+    KeySpec { name: "node.bind-ip", default: "0.0.0.0 with --config (as airlift), 127.0.0.1 without", help: "Address the HTTP (and HTTPS) listeners bind. The bare discoveryd (no --config) listens on loopback only; --set node.bind-ip=0.0.0.0 listens on all interfaces." },
     KeySpec { name: "http-server.http.port", default: "8411", help: "HTTP port; 0 picks a free port (the bound address is logged)." },
     KeySpec { name: "http-server.max-request-size", default: "1MB", help: "Largest request body accepted; larger ones get 413. (ours)" },
     KeySpec { name: "http-server.max-connections", default: "10000", help: "Most open connections; new ones beyond it are closed at once. (ours)" },
@@ -114,7 +121,62 @@ const ACCEPTED_UNUSED: &[(&str, &str)] = &[
     ("node.external-address", "the server does not announce itself"),
     ("discovery.uri", "the server does not announce itself"),
     ("node.data-dir", "the airlift launcher's setting; the store lives in store.data-dir"),
+    // airlift's legacy name of node.internal-address; listed here also because it is one
+    // letter away from node.id and would otherwise be refused as a typo.
+    ("node.ip", "the server does not announce itself"),
 ];
+
+/// An unknown key at most this many edits (Levenshtein) from a known key is taken for a
+/// typo of it. Two catches a transposition (`prot`) or a dropped and a doubled letter;
+/// no airlift key we know of is that close to one of ours (see the tests).
+const TYPO_DISTANCE: usize = 2;
+
+/// Every concrete known key: [`KEYS`] with `<store>` expanded.
+fn known_keys() -> impl Iterator<Item = String> {
+    KEYS.iter()
+        .flat_map(|spec| match spec.name.strip_prefix("<store>") {
+            Some(rest) => vec![format!("dynamic{rest}"), format!("static{rest}")],
+            None => vec![spec.name.to_owned()],
+        })
+}
+
+/// The known key `key` is probably a typo of, if any: the nearest within
+/// [`TYPO_DISTANCE`] (ties: the first in [`KEYS`] order).
+pub fn did_you_mean(key: &str) -> Option<String> {
+    known_keys()
+        .map(|known| (strsim::levenshtein(key, &known), known))
+        .filter(|(distance, _)| *distance <= TYPO_DISTANCE)
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, known)| known)
+}
+
+/// A duration in the syntax the properties files use (`0s`, `500ms`, `10s`, `1m`, `2h`), the
+/// largest whole unit, so a log line can quote a setting as it would be written.
+pub fn format_duration(duration: Duration) -> String {
+    let ms = duration.as_millis();
+    if ms == 0 {
+        return "0s".to_owned();
+    }
+    for (unit, size) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1000),
+    ] {
+        if ms.is_multiple_of(size) {
+            return format!("{}{unit}", ms / size);
+        }
+    }
+    format!("{ms}ms")
+}
+
+/// How unknown keys are treated.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// Refuse every unknown key (`discoveryd --strict-config`), not only likely typos.
+    /// Accepted-but-unused airlift keys still pass.
+    pub strict: bool,
+}
 
 /// The settings of one store (`dynamic` or `static`).
 #[derive(Debug, Clone, PartialEq)]
@@ -200,6 +262,15 @@ impl Settings {
         config_file: Option<&Path>,
         overrides: &[(String, String)],
     ) -> Result<LoadedSettings, SettingsError> {
+        Self::load_with(config_file, overrides, LoadOptions::default())
+    }
+
+    /// [`Settings::load`] with options (`--strict-config`).
+    pub fn load_with(
+        config_file: Option<&Path>,
+        overrides: &[(String, String)],
+        options: LoadOptions,
+    ) -> Result<LoadedSettings, SettingsError> {
         let mut builder = config::Config::builder();
         let mut notes = Vec::new();
         if let Some(file) = config_file {
@@ -213,18 +284,36 @@ impl Settings {
         let merged = builder.build()?.collect()?;
         let mut flat = BTreeMap::new();
         flatten("", merged, &mut flat);
-        let mut loaded = Self::from_properties(flat, config_file.is_some())?;
+        let mut loaded = Self::from_properties_with(flat, config_file.is_some(), options)?;
         notes.append(&mut loaded.notes);
         loaded.notes = notes;
         Ok(loaded)
     }
 
-    /// Builds settings from flat `key -> value` properties. `require_environment` makes
-    /// `node.environment` mandatory (it is when a configuration file is used, as in airlift).
+    /// Builds settings from flat `key -> value` properties. `from_file` says a
+    /// configuration file is used: as in airlift, `node.environment` is then mandatory and
+    /// `node.bind-ip` defaults to all interfaces; without one (a developer's bare
+    /// `discoveryd`) the node listens on loopback only, so an open write API is not put on
+    /// the network by accident.
     pub fn from_properties(
         properties: BTreeMap<String, String>,
-        require_environment: bool,
+        from_file: bool,
     ) -> Result<LoadedSettings, SettingsError> {
+        Self::from_properties_with(properties, from_file, LoadOptions::default())
+    }
+
+    /// [`Settings::from_properties`] with options (`--strict-config`).
+    pub fn from_properties_with(
+        properties: BTreeMap<String, String>,
+        from_file: bool,
+        options: LoadOptions,
+    ) -> Result<LoadedSettings, SettingsError> {
+        let require_environment = from_file;
+        let default_bind_ip = if from_file {
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+        } else {
+            IpAddr::V4(Ipv4Addr::LOCALHOST)
+        };
         let mut reader = Reader {
             remaining: properties,
             notes: Vec::new(),
@@ -251,7 +340,7 @@ impl Settings {
         let mut settings = Settings {
             environment,
             node_id,
-            bind_ip: reader.parsed("node.bind-ip", IpAddr::V4(Ipv4Addr::UNSPECIFIED), |v| {
+            bind_ip: reader.parsed("node.bind-ip", default_bind_ip, |v| {
                 v.parse()
                     .map_err(|_| "must be an IPv4 or IPv6 address".into())
             })?,
@@ -355,13 +444,26 @@ impl Settings {
 
         let mut warnings = Vec::new();
         let mut notes = reader.notes;
+        // Every message below names the key without its value: a mistyped secret key must
+        // not put the secret in the log or on the terminal.
+        let mut refused = Vec::new();
         for key in reader.remaining.into_keys() {
             match ACCEPTED_UNUSED.iter().find(|(name, _)| *name == key) {
                 Some((_, why)) => notes.push(format!("{key} is accepted and not used: {why}")),
                 None if key == "discovery.store-cache-ttl" => {}
-                // Without the value: a mistyped secret key must not put the secret in the log.
-                None => warnings.push(format!("ignoring unknown configuration key {key}")),
+                None => match did_you_mean(&key) {
+                    Some(known) => {
+                        refused.push(format!("unknown key {key}; did you mean {known}?"))
+                    }
+                    None if options.strict => refused.push(format!(
+                        "unknown key {key} (--strict-config refuses keys this server does not know)"
+                    )),
+                    None => warnings.push(format!("ignoring unknown configuration key {key}")),
+                },
             }
+        }
+        if !refused.is_empty() {
+            return Err(SettingsError::Unknown(refused));
         }
         if settings.announce_max_age.mul_f64(0.8) >= settings.max_age {
             warnings.push(format!(
@@ -581,7 +683,11 @@ mod tests {
         let s = loaded.settings;
         assert_eq!(s.environment, "test");
         assert_eq!(s.http_port, 8411);
-        assert_eq!(s.bind_ip, IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        assert_eq!(
+            s.bind_ip,
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            "no --config: loopback only"
+        );
         assert_eq!(s.data_dir, PathBuf::from("data"));
         assert_eq!(s.max_age, Duration::from_secs(30));
         assert_eq!(s.lookup_max_age_secs(), 10);
@@ -719,19 +825,175 @@ mod tests {
     }
 
     #[test]
-    fn a_mistyped_secret_key_is_warned_about_without_its_value() {
-        let loaded =
-            load("node.environment=testing\ninternal-communication.shared-secrt=hunter2\n")
-                .unwrap();
+    fn a_config_file_binds_all_interfaces_as_airlift_does() {
+        let loaded = load("node.environment=testing\n").unwrap();
+        assert_eq!(loaded.settings.bind_ip, IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        let loaded = Settings::load(None, &[("node.bind-ip".into(), "0.0.0.0".into())]).unwrap();
+        assert_eq!(loaded.settings.bind_ip, IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    }
+
+    #[test]
+    fn a_near_miss_of_a_known_key_stops_startup_with_a_suggestion() {
+        let err = load("node.environment=testing\nhttp-server.http.prot=8415\n")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "unknown key http-server.http.prot; did you mean http-server.http.port?"
+        );
+        // <store> keys are expanded, and overrides are checked like files.
+        let err = Settings::load(None, &[("dynamic.store.gc-intervall".into(), "1m".into())])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("did you mean dynamic.store.gc-interval?"),
+            "{err}"
+        );
+        let err = load("node.environment=testing\nnode.enviroment=prod\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("did you mean node.environment?"), "{err}");
+    }
+
+    #[test]
+    fn a_mistyped_secret_key_never_shows_its_value() {
+        let err = load("node.environment=testing\ninternal-communication.shared-secrt=hunter2\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("did you mean internal-communication.shared-secret?"),
+            "{err}"
+        );
+        assert!(!err.contains("hunter2"), "{err}");
+        // Far from any key: a warning, still without the value.
+        let loaded = load("node.environment=testing\ncluster.secret-token=hunter2\n").unwrap();
         assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
-        assert!(loaded.warnings[0].contains("shared-secrt"));
+        assert!(loaded.warnings[0].contains("cluster.secret-token"));
         assert!(!loaded.warnings[0].contains("hunter2"));
+        let strict = Settings::load_with(
+            None,
+            &[("cluster.secret-token".into(), "hunter2".into())],
+            LoadOptions { strict: true },
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(!strict.contains("hunter2"), "{strict}");
+    }
+
+    /// Keys found in airlift, Presto and Trino `etc/` directories, and in the Java
+    /// discovery server's own: none may be taken for a typo of one of our keys, or an
+    /// existing `etc/` would stop starting.
+    #[test]
+    fn foreign_airlift_keys_are_not_taken_for_typos() {
+        let foreign = [
+            "http-server.log.path",
+            "http-server.log.max-history",
+            "http-server.log.max-size",
+            "http-server.log.enabled",
+            "http-server.log.compression.enabled",
+            "http-server.threads.max",
+            "http-server.threads.min",
+            "http-server.http.acceptor-threads",
+            "http-server.http.selector-threads",
+            "http-server.https.keystore.key",
+            "http-server.https.keymanager.password",
+            "http-server.https.truststore.path",
+            "http-server.admin.enabled",
+            "http-server.admin.port",
+            "http-server.authentication.type",
+            "http-server.process-forwarded",
+            "http-server.net.max-idle-time",
+            "http-client.request-timeout",
+            "node.annotation-file",
+            "node.binary-spec",
+            "node.config-spec",
+            "node.internal-address-source",
+            "node.launcher-log-file",
+            "node.server-log-file",
+            "jmx.rmiregistry.port",
+            "jmx.rmiserver.port",
+            "log.path",
+            "log.levels-file",
+            "log.output-file",
+            "log.max-history",
+            "log.max-size",
+            "log.enable-console",
+            "log.format",
+            "coordinator",
+            "discovery-server.enabled",
+            "discovery.enabled",
+            "discovery.type",
+            "internal-communication.https.required",
+            "internal-communication.https.keystore.path",
+            "internal-communication.https.keystore.key",
+            "internal-communication.jwt.enabled",
+            "service-inventory.enabled",
+            "query.max-memory",
+            "testing-dummy.key",
+        ];
+        for key in foreign {
+            assert_eq!(did_you_mean(key), None, "{key}");
+        }
+        // Accepted keys are checked before the typo rule (node.ip is one letter from
+        // node.id): each loads, as a note.
+        for (key, _) in ACCEPTED_UNUSED {
+            let value = if *key == "discovery.store-cache-ttl" {
+                "0ms"
+            } else {
+                "x"
+            };
+            let loaded = load(&format!("node.environment=testing\n{key}={value}\n"))
+                .unwrap_or_else(|e| panic!("accepted key {key}: {e}"));
+            assert!(loaded.warnings.is_empty(), "{key}: {:?}", loaded.warnings);
+        }
+        let mut text = String::from("node.environment=testing\n");
+        for key in foreign {
+            text.push_str(&format!("{key}=x\n"));
+        }
+        let loaded = load(&text).unwrap();
+        assert_eq!(
+            loaded.warnings.len(),
+            foreign.len(),
+            "{:?}",
+            loaded.warnings
+        );
+    }
+
+    #[test]
+    fn strict_config_refuses_every_unknown_key_but_not_accepted_ones() {
+        let strict = LoadOptions { strict: true };
+        let overrides = [
+            ("http-server.log.path".to_owned(), "var/log".to_owned()),
+            ("jmx.rmiserver.port".to_owned(), "9999".to_owned()),
+        ];
+        let err = Settings::load_with(None, &overrides, strict)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown key http-server.log.path"), "{err}");
+        assert!(err.contains("unknown key jmx.rmiserver.port"), "{err}");
+        assert!(err.contains("--strict-config"), "{err}");
+        let accepted = [
+            ("node.pool".to_owned(), "general".to_owned()),
+            ("static.db.location".to_owned(), "var/db".to_owned()),
+            ("discovery.store-cache-ttl".to_owned(), "0ms".to_owned()),
+        ];
+        let loaded = Settings::load_with(None, &accepted, strict).unwrap();
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
     }
 
     #[test]
     fn announce_max_age_not_below_the_ttl_is_warned_about() {
         let loaded = load("node.environment=testing\ndiscovery.max-age=5s\n").unwrap();
         assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
+    }
+
+    #[test]
+    fn durations_are_quoted_as_a_properties_file_writes_them() {
+        assert_eq!(format_duration(Duration::ZERO), "0s");
+        assert_eq!(format_duration(Duration::from_secs(10)), "10s");
+        assert_eq!(format_duration(Duration::from_secs(60)), "1m");
+        assert_eq!(format_duration(Duration::from_millis(1500)), "1500ms");
+        assert_eq!(format_duration(Duration::from_secs(86400)), "1d");
     }
 
     #[test]

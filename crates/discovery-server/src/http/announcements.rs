@@ -4,11 +4,27 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use discovery_types::{is_service_id, validate_node_id, DynamicAnnouncement, StaticAnnouncement};
+use axum::Extension;
+use discovery_types::{
+    is_service_id, validate_node_id, DynamicAnnouncement, Service, StaticAnnouncement,
+};
 
 use super::body::{body_format, read_body};
 use super::error::ApiError;
-use super::{cache_control, json_content_type, writable, AppState, NOSNIFF};
+use super::{cache_control, json_content_type, writable, AppState, ClientAddr, NOSNIFF};
+use crate::audit;
+use crate::authenticator::Identity;
+
+/// Who is writing, for the audit log, from the request's extensions.
+fn writer(
+    client: Option<Extension<ClientAddr>>,
+    identity: Option<Extension<Identity>>,
+) -> audit::Writer {
+    audit::Writer {
+        client: client.map(|Extension(c)| c),
+        identity: identity.map(|Extension(i)| i),
+    }
+}
 
 /// `PUT /v1/announcement/{nodeId}`: replace the node's services. 202, and
 /// `Cache-Control: max-age` so airlift clients re-announce at 80 % of it.
@@ -70,16 +86,42 @@ pub async fn unannounce_node_named_static(
 }
 
 /// `POST /v1/announcement/static`: 201 with `Location` and the created service. The
-/// service is on disk before the 201 is sent.
+/// service is on disk before the 201 is sent. Audited.
 pub async fn add_static(
     State(state): State<AppState>,
+    client: Option<Extension<ClientAddr>>,
+    identity: Option<Extension<Identity>>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    body_format(&headers, false)?;
-    let body = read_body(&headers, body, state.limits.max_request_size).await?;
+    let outcome = create_static(&state, &headers, body).await;
+    let what = match &outcome {
+        Ok((service, _)) => format!(
+            "service {} type {:?} pool {:?}",
+            service.id, service.service_type, service.pool
+        ),
+        Err(_) => "a static service".to_owned(),
+    };
+    audit::record(
+        &writer(client, identity),
+        "POST",
+        "/v1/announcement/static",
+        &what,
+        &outcome,
+        |(_, response)| response.status(),
+    );
+    outcome.map(|(_, response)| response)
+}
+
+async fn create_static(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(Service, Response), ApiError> {
+    body_format(headers, false)?;
+    let body = read_body(headers, body, state.limits.max_request_size).await?;
     let announcement = StaticAnnouncement::from_json(&body, state.registry.environment())?;
-    writable(&state)?;
+    writable(state)?;
     let registry = state.registry.clone();
     // The static store flushes to disk inside the write: keep that off the async workers.
     let service = tokio::task::spawn_blocking(move || registry.add_static(announcement))
@@ -93,7 +135,7 @@ pub async fn add_static(
     if let Some(location) = location {
         response.headers_mut().insert(header::LOCATION, location);
     }
-    Ok(response)
+    Ok((service, response))
 }
 
 /// `GET /v1/announcement/static`: the static services only.
@@ -103,17 +145,34 @@ pub async fn list_static(State(state): State<AppState>) -> Response {
 }
 
 /// `DELETE /v1/announcement/static/{serviceId}`: 204 whether or not it exists; 400 for an
-/// id that cannot be a service id (no tombstone is written for garbage).
+/// id that cannot be a service id (no tombstone is written for garbage). Audited.
 pub async fn delete_static(
     State(state): State<AppState>,
+    client: Option<Extension<ClientAddr>>,
+    identity: Option<Extension<Identity>>,
     Path(service_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    // The id is checked below; until then it is client text.
+    let what = format!("service {:?}", service_id);
+    let outcome = remove_static(&state, service_id).await;
+    audit::record(
+        &writer(client, identity),
+        "DELETE",
+        "/v1/announcement/static/{service_id}",
+        &what,
+        &outcome,
+        |status| *status,
+    );
+    outcome
+}
+
+async fn remove_static(state: &AppState, service_id: String) -> Result<StatusCode, ApiError> {
     if !is_service_id(&service_id) {
         return Err(ApiError::BadRequest(
             "service id must be a UUID such as 0b6c6a2e-3f5e-4a43-9d2e-6f3a3f0f6a01".into(),
         ));
     }
-    writable(&state)?;
+    writable(state)?;
     let registry = state.registry.clone();
     tokio::task::spawn_blocking(move || registry.delete_static(&service_id))
         .await

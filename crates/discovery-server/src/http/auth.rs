@@ -1,6 +1,8 @@
 //! The authentication middleware: finds the route's need, asks the node's
 //! [`Authenticator`](crate::authenticator::Authenticator) for a verdict, and answers 401
-//! or 403 before any handler reads the body.
+//! or 403 before any handler reads the body. The caller's
+//! [`Identity`](crate::authenticator::Identity) goes to the handlers as a request
+//! extension (the audit log names it), so nobody identifies the caller twice.
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
@@ -8,26 +10,42 @@ use axum::response::{IntoResponse, Response};
 
 use super::{ApiError, AppState, ClientAddr};
 use crate::access::{need_of, Verdict};
+use crate::authenticator::Identity;
 
-pub async fn authorize(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("", MatchedPath::as_str);
+pub async fn authorize(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let matched = request.extensions().get::<MatchedPath>().cloned();
+    let route = matched.as_ref().map_or("", MatchedPath::as_str);
     let need = need_of(request.method(), route, request.uri().path());
     let client = request.extensions().get::<ClientAddr>().map(|c| c.0.ip());
-    let verdict = state.auth.check(
+    let (verdict, identity) = state.auth.authorize(
         &need,
         request.headers(),
         client,
         request.method().as_str(),
         route,
     );
-    match verdict {
-        Verdict::Allow => next.run(request).await,
+    let mut response = match verdict {
+        Verdict::Allow => {
+            // Handlers read a missing identity as anonymous: the common case (a node
+            // without authentication) inserts nothing.
+            if identity != Identity::Anonymous {
+                request.extensions_mut().insert(identity);
+            }
+            next.run(request).await
+        }
         Verdict::Unauthorized(failure) => {
             ApiError::Unauthorized(failure.to_string()).into_response()
         }
         Verdict::Forbidden(reason) => ApiError::Forbidden(reason).into_response(),
+    };
+    // The request log outside the router counts requests by route template, which only
+    // exists after routing: hand it over on the response (a cheap `Arc` clone).
+    if let Some(matched) = matched {
+        response.extensions_mut().insert(matched);
     }
+    response
 }

@@ -10,6 +10,7 @@
 //! | GET, POST | `/v1/replication/...` | [`replication`] (between discoveryd servers) |
 //! | GET | `/v1/health/live`, `/v1/health/ready` | [`health`] (load balancers, orchestrators) |
 //! | POST, GET | `/v1/announce` | [`announce`] (Trino 477+ announce mode) |
+//! | GET | `/metrics` | [`metrics`] (Prometheus) |
 //!
 //! Java's raw-write back door `PUT /v1/store/{store}/{key}` is deliberately absent.
 //! Repeated slashes in paths are collapsed before routing (Presto's client sends
@@ -22,6 +23,7 @@ mod body;
 mod client_slots;
 mod error;
 mod health;
+mod metrics;
 mod replication;
 mod request_log;
 mod server;
@@ -51,6 +53,8 @@ pub struct AppState {
     pub announce: Option<Arc<crate::announce_bridge::AnnounceBridge>>,
     /// Who may call what.
     pub auth: Arc<crate::authenticator::Authenticator>,
+    /// What `/metrics` reports; the request log records into it.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// This node as the status endpoint reports it.
@@ -105,6 +109,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/health/live", get(health::live))
         .route("/v1/health/ready", get(health::ready))
         .route("/v1/replication/status", get(replication::status))
+        .route("/metrics", get(metrics::scrape))
         .route("/v1/replication/{store}/push", post(replication::push))
         .route("/v1/replication/{store}/digest", get(replication::digest))
         .route(
@@ -123,7 +128,10 @@ pub fn router(state: AppState) -> Router {
         ))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(axum::middleware::from_fn(request_log::log_request))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            request_log::log_request,
+        ))
         .with_state(state)
 }
 

@@ -6,6 +6,7 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -15,7 +16,9 @@ use discovery_types::WireEntry;
 
 use super::body::{body_format, read_body, BodyFormat, SMILE};
 use super::error::ApiError;
-use super::{json_content_type, store_name, AppState, NOSNIFF};
+use super::{json_content_type, store_name, AppState, ClientAddr, NOSNIFF};
+use crate::audit;
+use crate::authenticator::Identity;
 
 /// Most entries serialised per chunk of a streamed JSON dump.
 const DUMP_CHUNK: usize = 256;
@@ -98,27 +101,58 @@ fn fill(entries: &[Arc<Entry>], start: usize, out: &mut Vec<u8>) -> usize {
 }
 
 /// Applies a batch of entries with the conflict rule. The whole batch is validated first;
-/// one bad entry refuses all of it.
+/// one bad entry refuses all of it. Audited: an operator (or a Java peer) writing raw
+/// entries.
 pub async fn apply(
     State(state): State<AppState>,
+    client: Option<Extension<ClientAddr>>,
+    identity: Option<Extension<Identity>>,
     Path(name): Path<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<StatusCode, ApiError> {
-    let name = store_name(&name)?;
-    let format = body_format(&headers, true)?;
-    let body = read_body(&headers, body, state.limits.max_request_size).await?;
+    let outcome = apply_entries(&state, &name, &headers, body).await;
+    let what = match &outcome {
+        Ok((store, entries)) => format!("{entries} entries into store {store}"),
+        Err(_) => format!("entries into store {:?}", name),
+    };
+    let writer = audit::Writer {
+        client: client.map(|Extension(c)| c),
+        identity: identity.map(|Extension(i)| i),
+    };
+    audit::record(
+        &writer,
+        "POST",
+        "/v1/store/{store}",
+        &what,
+        &outcome,
+        |_| StatusCode::NO_CONTENT,
+    );
+    outcome.map(|_| StatusCode::NO_CONTENT)
+}
+
+/// Applies the batch; the store and the number of entries in it.
+async fn apply_entries(
+    state: &AppState,
+    name: &str,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(crate::registry::StoreName, usize), ApiError> {
+    let name = store_name(name)?;
+    let format = body_format(headers, true)?;
+    let body = read_body(headers, body, state.limits.max_request_size).await?;
     let batch: Vec<WireEntry> = match format {
         BodyFormat::Json => serde_json::from_slice(&body).map_err(|e| e.to_string()),
         BodyFormat::Smile => serde_smile::from_slice(&body).map_err(|e| e.to_string()),
     }
     .map_err(|e| ApiError::BadRequest(format!("invalid entries: {e}")))?;
+    let entries = batch.len();
     let responder = state.registry.responder().clone();
     let report = tokio::task::spawn_blocking(move || responder.apply_batch(name.as_str(), batch))
         .await
         .map_err(|_| ApiError::StorageUnavailable)??;
     tracing::debug!(store = %name, ?report, "applied a replicated batch");
-    Ok(StatusCode::NO_CONTENT)
+    Ok((name, entries))
 }
 
 #[cfg(test)]
