@@ -86,7 +86,7 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
         // refused" from another host would be a puzzle.
         if loaded.settings.bind_ip.is_loopback() {
             tracing::info!(
-                "listening on {} only; --set node.bind-ip=0.0.0.0 listens on all interfaces",
+                "binding {} only (no --config); --set node.bind-ip=0.0.0.0 binds all interfaces",
                 loaded.settings.bind_ip
             );
         }

@@ -427,7 +427,7 @@ async fn without_a_config_file_the_node_listens_on_loopback_only() {
         "{listening}"
     );
     assert!(
-        seen.contains("--set node.bind-ip=0.0.0.0 listens on all interfaces"),
+        seen.contains("--set node.bind-ip=0.0.0.0 binds all interfaces"),
         "{seen}"
     );
     child.kill().await.expect("kill discoveryd");

@@ -67,6 +67,10 @@ async fn metrics_follow_announcements_lookups_and_refusals() {
     server.expect_status(&refused, StatusCode::BAD_REQUEST);
     let unknown = server.get("/v1/metrics-raw-nowhere-4d2e").await;
     server.expect_status(&unknown, StatusCode::NOT_FOUND);
+    let wrong_method = server
+        .send(Method::PATCH, "/v1/service", &[], None, None)
+        .await;
+    server.expect_status(&wrong_method, StatusCode::METHOD_NOT_ALLOWED);
 
     let samples = discovery_testkit::eventually(DEADLINE, "the node to be ready", || async {
         let samples = scrape(&server, &[]).await;
@@ -108,6 +112,17 @@ async fn metrics_follow_announcements_lookups_and_refusals() {
         &samples,
         "discovery_http_requests_total",
         &[("route", "unmatched"), ("method", "GET"), ("status", "404")],
+        1.0,
+    );
+    at_least(
+        &server,
+        &samples,
+        "discovery_http_requests_total",
+        &[
+            ("route", "/v1/service"),
+            ("method", "PATCH"),
+            ("status", "405"),
+        ],
         1.0,
     );
     at_least(

@@ -193,27 +193,30 @@ impl Metrics {
             Some(_) => counters.unavailable.inc(),
             None => 0,
         };
-        let route = self.route(route.unwrap_or(UNMATCHED));
-        route.duration.observe(elapsed.as_secs_f64());
-        self.requests
-            .get_or_create(&HttpLabels {
-                route: route.label,
-                method: method_label(method),
-                status,
-            })
-            .inc();
-    }
-
-    /// The route's label and histogram, interned on its first request.
-    fn route(&self, route: &str) -> RouteMetrics {
+        let route = route.unwrap_or(UNMATCHED);
+        let record = |known: &RouteMetrics| {
+            known.duration.observe(elapsed.as_secs_f64());
+            self.requests
+                .get_or_create(&HttpLabels {
+                    route: known.label.clone(),
+                    method: method_label(method),
+                    status,
+                })
+                .inc();
+        };
         if let Some(known) = self
             .routes
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(route)
         {
-            return known.clone();
+            return record(known);
         }
+        record(&self.intern(route));
+    }
+
+    /// The route's label and histogram, created on its first request.
+    fn intern(&self, route: &str) -> RouteMetrics {
         let mut routes = self.routes.write().unwrap_or_else(|e| e.into_inner());
         if let Some(known) = routes.get(route) {
             return known.clone();

@@ -121,17 +121,15 @@ pub fn router(state: AppState) -> Router {
             post(replication::entries),
         )
         // After routing, so the check sees the route template (`MatchedPath`); unknown
-        // paths fall through to the 404 below unchecked.
+        // paths fall through to the 404 below unchecked. It also counts each request for
+        // `/metrics` by that template.
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::authorize,
         ))
-        .fallback(|| async { ApiError::NotFound })
-        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            request_log::log_request,
-        ))
+        .fallback(metrics::unmatched)
+        .method_not_allowed_fallback(metrics::method_not_allowed)
+        .layer(axum::middleware::from_fn(request_log::log_request))
         .with_state(state)
 }
 
