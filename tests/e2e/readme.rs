@@ -238,11 +238,9 @@ async fn the_readme_walk_through_answers_what_the_readme_shows() {
     options.settings.clear();
     let node = DiscoveryProcess::start(options).expect("discoveryd starts");
     let addr = node.addr().to_string();
-    let logs = node.logs();
-    assert!(
-        logs.contains("lookups answer 503 until the warm-up ends in 10s (readiness.warm-up=10s)"),
-        "the startup log must say when lookups will be ready:\n{logs}"
-    );
+    // The startup log must say when lookups will be ready.
+    node.log_line("lookups answer 503 until the warm-up ends in 10s (readiness.warm-up=10s)")
+        .await;
 
     let http = reqwest::Client::new();
     let ready_url = node.url("/v1/health/ready");

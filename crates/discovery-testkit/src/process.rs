@@ -33,6 +33,7 @@ macro_rules! discoveryd {
 
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+const LOG_LINE_TIMEOUT: Duration = Duration::from_secs(30);
 const LISTENING: &str = "discoveryd listening on http://";
 const LISTENING_TLS: &str = "discoveryd listening on https://";
 
@@ -254,6 +255,24 @@ impl DiscoveryProcess {
         lock(&self.log)
     }
 
+    /// Waits until the log holds a line containing `needle` and returns that line. The
+    /// log is copied from the process's output by a reader thread, so a line the process
+    /// wrote after "listening on" can trail [`DiscoveryProcess::start`] a little.
+    pub async fn log_line(&self, needle: &str) -> String {
+        crate::eventually(
+            LOG_LINE_TIMEOUT,
+            &format!("a log line containing {needle:?}"),
+            || async {
+                let logs = self.logs();
+                match logs.lines().find(|line| line.contains(needle)) {
+                    Some(line) => Ok(line.to_owned()),
+                    None => Err(format!("not in the log:\n{logs}")),
+                }
+            },
+        )
+        .await
+    }
+
     /// Sends SIGTERM and waits for the exit status.
     pub fn terminate(&mut self) -> anyhow::Result<ExitStatus> {
         let status = Command::new("kill")
@@ -300,7 +319,7 @@ fn lock(log: &Mutex<String>) -> String {
 }
 
 /// Copies lines into the shared log; the first "listening on" line of each scheme
-/// reports that listener's address.
+/// then reports that listener's address.
 fn spawn_reader(
     stream: impl std::io::Read + Send + 'static,
     log: Arc<Mutex<String>>,
@@ -310,6 +329,12 @@ fn spawn_reader(
         let mut reported = Vec::new();
         for line in BufReader::new(stream).lines() {
             let Ok(line) = line else { break };
+            // Into the log first: whoever learns of a listener from this thread must
+            // find every line up to that "listening on" in the log already.
+            if let Ok(mut log) = log.lock() {
+                log.push_str(&line);
+                log.push('\n');
+            }
             if let Some(tx) = &addr_tx {
                 let found = match listening_addr(&line) {
                     Some(addr) => Some((Scheme::Http, addr)),
@@ -321,10 +346,6 @@ fn spawn_reader(
                         let _ = tx.send((scheme, addr));
                     }
                 }
-            }
-            if let Ok(mut log) = log.lock() {
-                log.push_str(&line);
-                log.push('\n');
             }
         }
     });

@@ -25,7 +25,6 @@ use crate::http::http_client;
 use crate::logs::tail;
 use crate::process::{DiscoveryProcess, ProcessOptions};
 use crate::values::ENVIRONMENT;
-use crate::wait::eventually;
 
 /// How long the helpers wait for the server (a log line, an answer on a raw connection).
 pub const DEADLINE: Duration = Duration::from_secs(10);
@@ -113,18 +112,7 @@ impl Server {
     /// process's output by a reader thread, so it can trail the process a little) and
     /// returns that line.
     pub async fn log_line(&self, needle: &str) -> String {
-        eventually(
-            DEADLINE,
-            &format!("a log line containing {needle:?}"),
-            || async {
-                let logs = self.logs();
-                match logs.lines().find(|line| line.contains(needle)) {
-                    Some(line) => Ok(line.to_owned()),
-                    None => Err(format!("not in the log:\n{logs}")),
-                }
-            },
-        )
-        .await
+        self.process().log_line(needle).await
     }
 
     /// SIGTERM, then the exit status.
