@@ -26,3 +26,4 @@ mod storage;
 mod store;
 mod support;
 mod tls;
+mod ui;

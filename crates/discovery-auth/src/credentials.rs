@@ -1,6 +1,8 @@
 //! Where a request carries its credential: Trino's and Presto's internal-bearer headers,
-//! or a standard `Authorization: Bearer`.
+//! or a standard `Authorization: Bearer`; and, for pages a browser opens, the password of
+//! `Authorization: Basic` ([`basic_password`]).
 
+use base64::Engine;
 use http::HeaderMap;
 
 use crate::token::{TokenError, MAX_TOKEN_BYTES};
@@ -51,6 +53,36 @@ pub fn presented(headers: &HeaderMap) -> Result<Option<Credential<'_>>, TokenErr
     }
 }
 
+/// The password of `Authorization: Basic` (any user name), `Ok(None)` when the request
+/// has no Basic credentials. Browsers can send a token only this way; the caller decides
+/// where that is accepted. A Basic header that does not decode is an error.
+pub fn basic_password(headers: &HeaderMap) -> Result<Option<String>, TokenError> {
+    let Some(value) = headers.get(AUTHORIZATION) else {
+        return Ok(None);
+    };
+    // Base64 makes the value 4/3 as long as `user:password`.
+    if value.len() > (MAX_TOKEN_BYTES + 256) * 4 / 3 + "Basic ".len() {
+        return Err(TokenError::TooLong);
+    }
+    let value = std::str::from_utf8(value.as_bytes()).map_err(|_| TokenError::Malformed)?;
+    let Some((scheme, encoded)) = value.trim().split_once(' ') else {
+        return Ok(None);
+    };
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Ok(None);
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .map_err(|_| TokenError::Malformed)?;
+    let text = String::from_utf8(decoded).map_err(|_| TokenError::Malformed)?;
+    let (_user, password) = text.split_once(':').ok_or(TokenError::Malformed)?;
+    match password {
+        "" => Err(TokenError::Malformed),
+        password if password.len() > MAX_TOKEN_BYTES => Err(TokenError::TooLong),
+        password => Ok(Some(password.to_owned())),
+    }
+}
+
 fn readable(value: &[u8]) -> Result<&str, TokenError> {
     if value.len() > MAX_TOKEN_BYTES + "Bearer ".len() {
         return Err(TokenError::TooLong);
@@ -98,6 +130,44 @@ mod tests {
                 ("X-Trino-Internal-Bearer", "t1")
             ])),
             Ok(Some(Credential::Internal("t1")))
+        );
+    }
+
+    fn basic(user_and_password: &str) -> HeaderMap {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(user_and_password);
+        headers(&[("Authorization", &format!("Basic {encoded}"))])
+    }
+
+    #[test]
+    fn the_basic_password_is_read_whatever_the_user_name() {
+        assert_eq!(
+            basic_password(&basic("admin:op-0123456789abcdef")),
+            Ok(Some("op-0123456789abcdef".into()))
+        );
+        assert_eq!(
+            basic_password(&basic(":pass:with:colons")),
+            Ok(Some("pass:with:colons".into()))
+        );
+        assert_eq!(basic_password(&headers(&[])), Ok(None));
+        assert_eq!(
+            basic_password(&headers(&[("Authorization", "Bearer t3")])),
+            Ok(None)
+        );
+        assert_eq!(basic_password(&basic("user:")), Err(TokenError::Malformed));
+        assert_eq!(
+            basic_password(&basic("no-colon")),
+            Err(TokenError::Malformed)
+        );
+        assert_eq!(
+            basic_password(&headers(&[("Authorization", "Basic !!!")])),
+            Err(TokenError::Malformed)
+        );
+        let long = format!("u:{}", "a".repeat(MAX_TOKEN_BYTES + 1));
+        assert_eq!(basic_password(&basic(&long)), Err(TokenError::TooLong));
+        let huge = "a".repeat(4 * MAX_TOKEN_BYTES);
+        assert_eq!(
+            basic_password(&headers(&[("Authorization", &format!("Basic {huge}"))])),
+            Err(TokenError::TooLong)
         );
     }
 

@@ -12,7 +12,9 @@ mod key;
 mod operator;
 mod token;
 
-pub use credentials::{presented, Credential, AUTHORIZATION, PRESTO_HEADER, TRINO_HEADER};
+pub use credentials::{
+    basic_password, presented, Credential, AUTHORIZATION, PRESTO_HEADER, TRINO_HEADER,
+};
 pub use key::{KeyDerivation, SharedSecret};
 pub use operator::{OperatorTokens, Role, TokensFileError};
 pub use token::{Minter, TokenError, Verifier, MAX_TOKEN_BYTES};

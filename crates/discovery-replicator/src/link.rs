@@ -1,7 +1,7 @@
 //! A link: everything about replicating one store to one peer — its push queue, the
 //! peer's current address, and counters for the status page.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -40,6 +40,9 @@ pub(crate) struct LinkStats {
     /// A round has completed with this peer while it reported itself ready: from then on
     /// this node holds at least everything that peer held.
     pub synced_with_ready_peer: AtomicBool,
+    /// What the peer said about its readiness in the last completed round: 0 no round
+    /// yet, 1 not ready, 2 ready (the status page shows it).
+    pub peer_ready: AtomicU8,
     pub sync_fetched: AtomicU64,
     pub sync_pushed: AtomicU64,
     pub bytes_sent: AtomicU64,
@@ -177,6 +180,10 @@ impl Link {
             syncs_failed: s.syncs_failed.load(Ordering::Relaxed),
             last_sync_ok_ms: time(&s.last_sync_ok_ms),
             last_sync_in_agreement: s.last_sync_in_agreement.load(Ordering::Relaxed),
+            peer_ready: match s.peer_ready.load(Ordering::Relaxed) {
+                0 => None,
+                reported => Some(reported == 2),
+            },
             sync_fetched: s.sync_fetched.load(Ordering::Relaxed),
             sync_pushed: s.sync_pushed.load(Ordering::Relaxed),
             bytes_sent: s.bytes_sent.load(Ordering::Relaxed),

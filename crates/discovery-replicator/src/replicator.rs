@@ -284,6 +284,9 @@ impl<I: Index, T: PeerTransport> Context<I, T> {
                 if outcome.peer_ready {
                     stats.synced_with_ready_peer.store(true, Ordering::Relaxed);
                 }
+                stats
+                    .peer_ready
+                    .store(if outcome.peer_ready { 2 } else { 1 }, Ordering::Relaxed);
                 if let Some(offset) = outcome.clock_offset_ms {
                     link.record_clock_offset(offset, self.clock.now_ms());
                 }

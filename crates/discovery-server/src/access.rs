@@ -10,9 +10,13 @@
 //! | `POST /v1/store/{store}` | peer, or operator `write` |
 //! | `POST /v1/announcement/static`, `DELETE /v1/announcement/static/{id}` | operator `write` |
 //! | `GET /v1/store/{store}`, `GET /v1/replication/status`, `GET /metrics` | operator `read` |
+//! | `GET /ui/`, `GET /ui` (the status page) | operator `read`, also as HTTP Basic |
 //!
 //! A valid internal token (signed with the shared secret) satisfies every operator need:
 //! whoever holds the secret is a member of the cluster.
+//!
+//! Browsers cannot send a Bearer header, so the pages for people ([`accepts_basic`]) also
+//! take the token as the password of HTTP Basic (any user name), and their 401 asks for it.
 
 use axum::http::Method;
 use discovery_auth::{Role, TokenError};
@@ -59,9 +63,17 @@ pub fn need_of(method: &Method, route: &str, path: &str) -> Need {
         "/v1/store/{store}" if reading => Need::Operator(Role::Read),
         "/v1/store/{store}" => Need::PeerOrWriter,
         "/v1/replication/status" | "/metrics" => Need::Operator(Role::Read),
+        // The status page shows what /v1/replication/status shows.
+        "/ui/" | "/ui" => Need::Operator(Role::Read),
         _ if route.starts_with("/v1/replication/") => Need::Peer,
         _ => Need::Open,
     }
+}
+
+/// Whether `route` is a page for browsers: it takes the token as an HTTP Basic password
+/// too, and its 401 challenges with `Basic` so the browser prompts for it.
+pub fn accepts_basic(route: &str) -> bool {
+    matches!(route, "/ui/" | "/ui")
 }
 
 /// What the node checks, from its settings.
@@ -341,10 +353,20 @@ mod tests {
                 "/metrics",
                 Need::Operator(Role::Read),
             ),
+            (Method::GET, "/ui/", "/ui/", Need::Operator(Role::Read)),
+            (Method::GET, "/ui", "/ui", Need::Operator(Role::Read)),
             (Method::GET, "", "/nowhere", Need::Open),
         ];
         for (method, route, path, expected) in cases {
             assert_eq!(need_of(&method, route, path), expected, "{method} {route}");
+        }
+    }
+
+    #[test]
+    fn only_the_status_page_takes_basic_credentials() {
+        assert!(accepts_basic("/ui/") && accepts_basic("/ui"));
+        for route in ["/v1/replication/status", "/metrics", "/v1/service", ""] {
+            assert!(!accepts_basic(route), "{route}");
         }
     }
 

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use axum::http::HeaderMap;
-use discovery_auth::{presented, Credential, Role, Verifier};
+use discovery_auth::{basic_password, presented, Credential, Role, Verifier};
 use sha2::{Digest, Sha256};
 
 use crate::access::{judge, AuthFailure, Caller, Need, Policy, Verdict};
@@ -109,25 +109,38 @@ impl Authenticator {
 
     /// Who sent `headers`.
     pub fn identify(&self, headers: &HeaderMap) -> Result<Caller, AuthFailure> {
-        self.recognise(headers).map(|(caller, _)| caller)
+        self.recognise(headers, false).map(|(caller, _)| caller)
     }
 
-    /// The caller, and for an operator its token's [`token_id`].
-    fn recognise(&self, headers: &HeaderMap) -> Result<(Caller, Option<String>), AuthFailure> {
+    /// The caller, and for an operator its token's [`token_id`]. With `basic` (a page for
+    /// browsers) the password of `Authorization: Basic` counts as a Bearer token.
+    fn recognise(
+        &self,
+        headers: &HeaderMap,
+        basic: bool,
+    ) -> Result<(Caller, Option<String>), AuthFailure> {
+        if basic {
+            if let Some(password) = basic_password(headers).map_err(AuthFailure::Token)? {
+                return self.bearer(&password);
+            }
+        }
         match presented(headers).map_err(AuthFailure::Token)? {
             None => Ok((Caller::Anonymous, None)),
             Some(Credential::Internal(token)) => self.internal(token).map(|c| (c, None)),
-            Some(Credential::Bearer(token)) => {
-                if let Some(role) = self.operators.as_ref().and_then(|file| file.role_of(token)) {
-                    return Ok((Caller::Operator(role), Some(token_id(token))));
-                }
-                // A JWT has exactly two dots; anything else is a mistyped operator token.
-                if token.bytes().filter(|&b| b == b'.').count() == 2 && self.verifier.is_some() {
-                    self.internal(token).map(|c| (c, None))
-                } else {
-                    Err(AuthFailure::UnknownToken)
-                }
-            }
+            Some(Credential::Bearer(token)) => self.bearer(token),
+        }
+    }
+
+    /// An operator token, or an internal token sent as `Authorization: Bearer`.
+    fn bearer(&self, token: &str) -> Result<(Caller, Option<String>), AuthFailure> {
+        if let Some(role) = self.operators.as_ref().and_then(|file| file.role_of(token)) {
+            return Ok((Caller::Operator(role), Some(token_id(token))));
+        }
+        // A JWT has exactly two dots; anything else is a mistyped operator token.
+        if token.bytes().filter(|&b| b == b'.').count() == 2 && self.verifier.is_some() {
+            self.internal(token).map(|c| (c, None))
+        } else {
+            Err(AuthFailure::UnknownToken)
         }
     }
 
@@ -165,7 +178,7 @@ impl Authenticator {
         if self.policy.lets_anyone(need) {
             return (Verdict::Allow, Identity::Anonymous);
         }
-        let recognised = self.recognise(headers);
+        let recognised = self.recognise(headers, crate::access::accepts_basic(route));
         let identity = match &recognised {
             Ok((Caller::Node(sub), _)) => Identity::Node(sub.clone()),
             Ok((Caller::Operator(role), Some(token_id))) => Identity::Operator {
@@ -352,6 +365,43 @@ mod tests {
         let (_, nobody) = auth.authorize(&read, &HeaderMap::new(), None, "GET", "r");
         assert_eq!(nobody.to_string(), "anonymous");
         assert_eq!(Identity::Node("a\nb".into()).to_string(), "internal:a\\nb");
+    }
+
+    #[test]
+    fn the_status_page_takes_the_token_as_a_basic_password() {
+        use base64::Engine;
+        let dir = tempfile::tempdir().unwrap();
+        let auth = authenticator(dir.path());
+        let read = Need::Operator(Role::Read);
+        let basic = |user_and_password: &str| {
+            let encoded = base64::engine::general_purpose::STANDARD.encode(user_and_password);
+            with("authorization", &format!("Basic {encoded}"))
+        };
+        let good = basic(&format!("anyone:{OPERATOR}"));
+        let (verdict, identity) = auth.authorize(&read, &good, None, "GET", "/ui/");
+        assert_eq!(verdict, Verdict::Allow);
+        assert_eq!(
+            identity.to_string(),
+            format!("operator:read:{}", token_id(OPERATOR))
+        );
+        // Elsewhere Basic is no credential the API knows.
+        assert!(matches!(
+            auth.check(&read, &good, None, "GET", "/v1/replication/status"),
+            Verdict::Unauthorized(AuthFailure::Token(_))
+        ));
+        assert_eq!(
+            auth.check(&read, &basic("u:op-wrong-wrong-wrong"), None, "GET", "/ui/"),
+            Verdict::Unauthorized(AuthFailure::UnknownToken)
+        );
+        assert_eq!(
+            auth.check(&read, &HeaderMap::new(), None, "GET", "/ui/"),
+            Verdict::Unauthorized(AuthFailure::Missing)
+        );
+        let bearer = with("authorization", &format!("Bearer {OPERATOR}"));
+        assert_eq!(
+            auth.check(&read, &bearer, None, "GET", "/ui/"),
+            Verdict::Allow
+        );
     }
 
     #[test]

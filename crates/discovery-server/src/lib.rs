@@ -5,6 +5,7 @@
 //! * [`registry`]: announcements to store entries and back (the domain; no HTTP).
 //! * [`http`]: routes, request validation, response headers.
 //! * [`readiness`]: when a (re)started node's view is complete enough to answer lookups.
+//! * [`status_page`]: the HTML of `/ui/` from a plain view model (pure).
 //! * [`node`]: opens the data directory, starts the GC loops and the HTTP server, and
 //!   shuts them down in order.
 //! * [`announce_bridge`]: Trino 477+ announce mode: tracks announced URIs and learns
@@ -27,6 +28,7 @@ pub mod node;
 pub mod operator_tokens;
 mod periodic;
 pub mod readiness;
+pub mod status_page;
 pub mod registry;
 pub mod storage_probe;
 pub mod telemetry;

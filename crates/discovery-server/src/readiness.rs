@@ -180,6 +180,11 @@ impl Readiness {
     pub fn is_ready(&self) -> bool {
         self.check().is_ok()
     }
+
+    /// Time since the node started (the status page's uptime).
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
 }
 
 #[cfg(test)]

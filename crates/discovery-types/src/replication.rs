@@ -172,6 +172,10 @@ pub struct PeerStoreStatus {
     pub last_sync_ok_ms: Option<i64>,
     /// Whether the last successful anti-entropy round found the replicas identical.
     pub last_sync_in_agreement: bool,
+    /// Whether the peer said it was ready in the last successful anti-entropy round;
+    /// absent before the first one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_ready: Option<bool>,
     /// Entries taken from this peer by anti-entropy.
     pub sync_fetched: u64,
     /// Entries sent to this peer by anti-entropy.

@@ -10,11 +10,12 @@
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::{ApiError, AppState, ClientAddr};
-use crate::access::{need_of, Verdict};
+use crate::access::{accepts_basic, need_of, Verdict};
 use crate::authenticator::Identity;
 
 pub async fn authorize(
@@ -45,7 +46,15 @@ pub async fn authorize(
             next.run(request).await
         }
         Verdict::Unauthorized(failure) => {
-            ApiError::Unauthorized(failure.to_string()).into_response()
+            let mut response = ApiError::Unauthorized(failure.to_string()).into_response();
+            if accepts_basic(route) {
+                // A browser prompts for a user name and password only on a Basic challenge.
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"discovery\", charset=\"UTF-8\""),
+                );
+            }
+            response
         }
         Verdict::Forbidden(reason) => ApiError::Forbidden(reason).into_response(),
     };

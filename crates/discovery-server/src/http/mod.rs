@@ -11,6 +11,7 @@
 //! | GET | `/v1/health/live`, `/v1/health/ready` | [`health`] (load balancers, orchestrators) |
 //! | POST, GET | `/v1/announce` | [`announce`] (Trino 477+ announce mode) |
 //! | GET | `/metrics` | [`metrics`] (Prometheus) |
+//! | GET | `/ui/` (and `/ui`, redirected) | [`ui`] (the status page, HTML) |
 //!
 //! Java's raw-write back door `PUT /v1/store/{store}/{key}` is deliberately absent.
 //! Repeated slashes in paths are collapsed before routing (Presto's client sends
@@ -30,6 +31,7 @@ mod server;
 mod services;
 mod store;
 pub mod tls;
+mod ui;
 
 use std::sync::Arc;
 
@@ -110,6 +112,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/health/ready", get(health::ready))
         .route("/v1/replication/status", get(replication::status))
         .route("/metrics", get(metrics::scrape))
+        .route("/ui/", get(ui::page))
+        .route("/ui", get(ui::redirect))
         .route("/v1/replication/{store}/push", post(replication::push))
         .route("/v1/replication/{store}/digest", get(replication::digest))
         .route(
