@@ -28,8 +28,8 @@ pub mod node;
 pub mod operator_tokens;
 mod periodic;
 pub mod readiness;
-pub mod status_page;
 pub mod registry;
+pub mod status_page;
 pub mod storage_probe;
 pub mod telemetry;
 
