@@ -95,14 +95,58 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let served = runtime.block_on(serve(loaded.settings));
+    let restarts = restarts_so_far();
+    let served = runtime.block_on(serve(loaded.settings, restarts < MAX_STORAGE_RESTARTS));
     // A flush given up on at shutdown (a failing disk) may still hold a blocking thread:
     // do not wait for it.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
-    served
+    match served? {
+        Ended::Stopped => Ok(()),
+        Ended::Restart { ports } => Err(restart_in_place(&ports, restarts + 1)),
+    }
 }
 
-async fn serve(settings: Settings) -> anyhow::Result<()> {
+/// How a node's run ended.
+enum Ended {
+    /// A signal: the node shut down.
+    Stopped,
+    /// The storage engine cannot recover in process: the node shut down to be started
+    /// again on the same ports (`--set` overrides, so a port 0 start keeps its ports).
+    Restart { ports: Vec<(&'static str, u16)> },
+}
+
+/// In-place restarts after a storage failure, counted across them in this variable so a
+/// disk that fails again and again cannot make the node restart forever.
+const RESTARTS_VARIABLE: &str = "DISCOVERYD_STORAGE_RESTARTS";
+const MAX_STORAGE_RESTARTS: u32 = 3;
+
+fn restarts_so_far() -> u32 {
+    std::env::var(RESTARTS_VARIABLE)
+        .ok()
+        .and_then(|count| count.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Replaces this process with a fresh start of the same binary, arguments and
+/// environment (the same pid, so a supervisor sees nothing), plus the ports it listened
+/// on. Returns only if that fails.
+fn restart_in_place(ports: &[(&'static str, u16)], restarts: u32) -> anyhow::Error {
+    use std::os::unix::process::CommandExt;
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    for (key, port) in ports {
+        args.push("--set".into());
+        args.push(format!("{key}={port}").into());
+    }
+    tracing::warn!(restarts, "restarting in place to reopen the storage");
+    // /proc/self/exe is this very binary even if the file was replaced since it started.
+    let error = std::process::Command::new("/proc/self/exe")
+        .args(args)
+        .env(RESTARTS_VARIABLE, restarts.to_string())
+        .exec();
+    anyhow::Error::new(error).context("cannot restart in place; restart the node by hand")
+}
+
+async fn serve(settings: Settings, may_restart: bool) -> anyhow::Result<Ended> {
     let data_dir = settings.data_dir.clone();
     let environment = settings.environment.clone();
     let readiness = readiness_note(&settings);
@@ -128,11 +172,34 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     // After the listener lines: a first lookup answering 503 is the first thing a new
     // operator meets, so say when it will not.
     tracing::info!("{readiness}");
-    let signal = wait_for_signal().await?;
-    tracing::info!("{signal} received: shutting down");
+    if !may_restart {
+        tracing::error!(
+            "restarted in place {MAX_STORAGE_RESTARTS} times after storage failures: not \
+             again; if storage fails once more the node stays not ready until restarted by hand"
+        );
+    }
+    let ended = tokio::select! {
+        signal = wait_for_signal() => {
+            tracing::info!("{} received: shutting down", signal?);
+            Ended::Stopped
+        }
+        reason = node.storage_restart_needed(), if may_restart => {
+            tracing::warn!("{reason}: shutting down to restart in place");
+            let ports = [
+                ("http-server.http.port", node.http_addr()),
+                ("http-server.https.port", node.https_addr()),
+            ];
+            Ended::Restart {
+                ports: ports
+                    .into_iter()
+                    .filter_map(|(key, addr)| Some((key, addr?.port())))
+                    .collect(),
+            }
+        }
+    };
     node.shutdown().await?;
     tracing::info!("shutdown complete");
-    Ok(())
+    Ok(ended)
 }
 
 /// When lookups start answering, as the readiness rules of the README decide it.

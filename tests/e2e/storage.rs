@@ -1,7 +1,8 @@
 //! A full disk (a real tmpfs, filled up): while writes cannot reach the disk the node
 //! says so (not ready, with the reason, so nginx sends writes elsewhere) and a SIGTERM
 //! still exits 0 within the shutdown deadline, though sled's flush hangs after the disk
-//! ran full.
+//! ran full. Once the disk has room again the node gets well by itself: sled cannot, so
+//! the node restarts in place (same process id, same port) and serves again.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -58,11 +59,11 @@ fn large_announcement() -> serde_json::Value {
     })
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_full_disk_makes_the_node_not_ready_and_sigterm_still_exits_0() {
-    let disk = Tmpfs::mount("3m");
+/// A node on a 3 MB tmpfs whose disk a filler file has filled until writes failed and the
+/// node reported not ready; returns the filler to remove.
+async fn node_on_a_full_disk(disk: &Tmpfs) -> (Server, PathBuf) {
     let data: PathBuf = disk.path().join("data");
-    let mut server = Server::start_with(discoveryd!(), |mut options| {
+    let server = Server::start_with(discoveryd!(), |mut options| {
         options.data_dir = data.clone();
         options
     });
@@ -100,6 +101,13 @@ async fn a_full_disk_makes_the_node_not_ready_and_sigterm_still_exits_0() {
         },
     )
     .await;
+    (server, filler)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_makes_the_node_not_ready_and_sigterm_still_exits_0() {
+    let disk = Tmpfs::mount("3m");
+    let (mut server, filler) = node_on_a_full_disk(&disk).await;
 
     std::fs::remove_file(&filler).expect("free the disk");
     let status = server.terminate();
@@ -111,5 +119,58 @@ async fn a_full_disk_makes_the_node_not_ready_and_sigterm_still_exits_0() {
     assert!(
         logs.contains("ERROR") && logs.contains("storage is failing"),
         "the failure was logged at ERROR:\n{logs}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_the_disk_has_room_again_the_node_restarts_in_place_and_serves() {
+    let disk = Tmpfs::mount("3m");
+    let (mut server, filler) = node_on_a_full_disk(&disk).await;
+    let pid = server.process().pid();
+
+    std::fs::remove_file(&filler).expect("free the disk");
+    server.log_line("restarting in place").await;
+    // The grace (10 s), the shutdown (its flush bounded to 10 s) and a fresh start.
+    eventually(
+        Duration::from_secs(60),
+        "the node to be ready again after restarting itself",
+        || async {
+            // Refused connections too while it restarts.
+            let reply = reqwest::get(server.url("/v1/health/ready")).await?;
+            anyhow::ensure!(reply.status() == StatusCode::OK, "{}", reply.status());
+            anyhow::Ok(())
+        },
+    )
+    .await;
+    server.check_eq(
+        server.process().pid(),
+        pid,
+        "the process id after the restart",
+    );
+    let after = format!("after-{}", new_id());
+    let reply = server
+        .put_announcement(
+            &after,
+            &json!({
+                "environment": ENV,
+                "pool": "alpha",
+                "services": [service(&new_id(), "storage", json!({}))],
+            }),
+        )
+        .await;
+    server.expect_status(&reply, StatusCode::ACCEPTED);
+    server.check(
+        server.services_of_node(&after).await.len() == 1,
+        "a new announcement is listed after the restart",
+    );
+    let status = server.terminate();
+    assert!(
+        status.success(),
+        "SIGTERM after the restart exits 0: {status}"
+    );
+    let logs = server.logs();
+    assert!(
+        logs.contains("cannot recover in process") && logs.matches("listening on").count() >= 2,
+        "the restart was logged and the node listened again:\n{logs}"
     );
 }

@@ -199,6 +199,7 @@ impl Node {
         let https_addr = https_listener.as_ref().map(|https| https.addr);
         let local_addr = http_addr.or(https_addr).ok_or(NodeError::NoListener)?;
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let (storage_restart_tx, storage_restart) = watch::channel(None);
         let auth = Arc::new(Authenticator::new(&settings.auth)?);
         warn_about_open_endpoints(&settings);
         let max_replication_request_size = settings.max_request_size.saturating_mul(4);
@@ -291,6 +292,8 @@ impl Node {
             readiness = readiness.with_storage_check(Box::new(move || storage_problem(&watched)));
             background.push(tokio::spawn(run_storage_probe(
                 Arc::clone(&registry),
+                settings.data_dir.clone(),
+                storage_restart_tx,
                 shutdown_rx.clone(),
             )));
         }
@@ -379,6 +382,7 @@ impl Node {
             replicator,
             drain_timeout: settings.replication_drain_timeout,
             data_dir: settings.data_dir.clone(),
+            storage_restart,
             background,
         })
     }
@@ -581,6 +585,9 @@ pub struct NodeHandle {
     data_dir: PathBuf,
     /// GC loops and the inventory reload loop.
     background: Vec<JoinHandle<()>>,
+    /// Set, with the reason, when the storage engine cannot recover in process
+    /// (`storage_probe`).
+    storage_restart: watch::Receiver<Option<String>>,
 }
 
 /// How long a clean shutdown waits for the final flush.
@@ -628,6 +635,24 @@ impl NodeHandle {
 
     pub fn registry(&self) -> &Arc<Registry> {
         &self.registry
+    }
+
+    /// Resolves, with the reason, once the node's storage engine failed and cannot
+    /// recover without reopening the data directory: the disk accepts writes again, but
+    /// the engine still fails (`storage_probe`). The binary answers by restarting in
+    /// place; an embedding program decides for itself. Never resolves with memory storage.
+    pub async fn storage_restart_needed(&self) -> String {
+        let mut asked = self.storage_restart.clone();
+        let reason = asked
+            .wait_for(Option::is_some)
+            .await
+            .ok()
+            .and_then(|reason| reason.clone());
+        match reason {
+            Some(reason) => reason,
+            // The probe loop is gone (shutdown): nothing will ask any more.
+            None => std::future::pending().await,
+        }
     }
 
     /// Stops accepting and finishes in-flight requests, drains the push queues (bounded by
