@@ -339,6 +339,59 @@ async fn node_ids_that_read_as_paths_or_reversed_text_are_refused() {
     server.check_eq(server.dump("dynamic").await, vec![], "nothing stored");
 }
 
+#[tokio::test]
+async fn a_service_id_announced_by_another_node_or_statically_cannot_hide_the_real_one() {
+    let server = Server::start(discoveryd!());
+    let id = new_id();
+    let real = json!({"http": "http://10.0.0.1:8080", "coordinator": "true"});
+    let forged = json!({"http": "http://10.6.6.6:8080", "coordinator": "true"});
+    let coordinator = |properties: &Value| {
+        json!({
+            "environment": ENV,
+            "pool": "general",
+            "services": [service(&id, "trino-coordinator", properties.clone())],
+        })
+    };
+    server.announce("zz-coordinator", &coordinator(&real)).await;
+    // A smaller node id, and a static service: each used to win the id.
+    server.announce("aa-intruder", &coordinator(&forged)).await;
+    let reply = server
+        .post_entries(
+            "static",
+            &json!([{
+                "key": b64(&id),
+                "value": b64(serde_json::to_vec(&json!({
+                    "id": id, "type": "trino-coordinator", "pool": "general",
+                    "location": "/forged", "properties": forged,
+                })).expect("serialises")),
+                "version": {"sequence": now_ms()},
+                "timestamp": now_ms(),
+            }]),
+        )
+        .await;
+    server.expect_status(&reply, StatusCode::NO_CONTENT);
+
+    let listed = server
+        .services("/v1/service/trino-coordinator/general")
+        .await;
+    let uris: Vec<&Value> = listed.iter().map(|s| &s["properties"]["http"]).collect();
+    server.check(
+        uris.contains(&&real["http"]),
+        format!("the real coordinator is listed: {listed:?}"),
+    );
+    server.check_eq(
+        listed.len(),
+        3,
+        "each offer of the id is listed, none hidden",
+    );
+    server.check(
+        listed
+            .iter()
+            .any(|s| s["nodeId"] == "zz-coordinator" && s["properties"] == real),
+        format!("under its own node id: {listed:?}"),
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_client_address_cannot_take_every_connection() {
     let server = Server::start_with(discoveryd!(), |o| {

@@ -26,12 +26,18 @@ const DUMP_CHUNK: usize = 256;
 /// About the most bytes of one chunk: large announcements make small chunks.
 const DUMP_CHUNK_BYTES: usize = 256 * 1024;
 
+/// Smile's array markers. The one serializer writes every entry, so its header and its
+/// shared-string references span the document as if it were encoded whole; only the
+/// array around the entries is written here, which lets the entries go out a chunk at a
+/// time (the tests check the bytes equal a whole-document encoding).
+const SMILE_START_ARRAY: u8 = 0xf8;
+const SMILE_END_ARRAY: u8 = 0xf9;
+
 /// Every entry of the store, tombstones and uncollected expired entries included.
 ///
-/// JSON is streamed a chunk at a time from a snapshot of the entries (shared
-/// pointers, not copies), so a dump of a 100 MB store costs its pointers and one chunk, not
-/// another 100 MB per concurrent request. Smile (for Java peers) is built whole: its
-/// framing and shared-string references span the document.
+/// Streamed a chunk at a time, in JSON or (for Java peers) Smile, from a snapshot of the
+/// entries (shared pointers, not copies), so a dump of a 100 MB store costs its pointers
+/// and one chunk, not another 100 MB per concurrent request.
 pub async fn dump(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -44,13 +50,9 @@ pub async fn dump(
         .filter_map(|v| v.to_str().ok())
         .any(|v| v.to_ascii_lowercase().contains(SMILE));
     let response = if wants_smile {
-        let wire: Vec<WireEntry> = entries.iter().map(|e| entry_to_wire(e)).collect();
-        let bytes = serde_smile::to_vec(&wire).map_err(|e| {
-            tracing::error!(error = %e, "cannot encode store dump as Smile");
-            ApiError::StorageUnavailable
-        })?;
         let content_type = (header::CONTENT_TYPE, HeaderValue::from_static(SMILE));
-        (StatusCode::OK, [content_type], bytes).into_response()
+        let body = Body::from_stream(smile_chunks(entries));
+        (StatusCode::OK, [content_type], body).into_response()
     } else {
         let body = Body::from_stream(json_chunks(entries));
         (StatusCode::OK, [json_content_type(), NOSNIFF], body).into_response()
@@ -80,6 +82,54 @@ fn json_chunks(
         });
         std::future::ready(chunk)
     })
+}
+
+/// The Smile array of `entries`, chunked like [`json_chunks`].
+fn smile_chunks(
+    entries: Vec<Arc<Entry>>,
+) -> impl futures_util::Stream<Item = Result<Bytes, serde_smile::Error>> + Send {
+    let serializer = serde_smile::Serializer::new(Vec::new());
+    // The next entry to write; `None` once the end of the array is out.
+    futures_util::stream::unfold((serializer, Some(0usize)), move |(mut serializer, next)| {
+        let chunk = next.map(|next| {
+            match fill_smile(&entries, next, &mut serializer) {
+                Ok(after) => {
+                    let bytes = Bytes::from(std::mem::take(serializer.get_mut()));
+                    let next = (after < entries.len()).then_some(after);
+                    (Ok(bytes), (serializer, next))
+                }
+                // The error ends the body.
+                Err(e) => (Err(e), (serializer, None)),
+            }
+        });
+        std::future::ready(chunk)
+    })
+}
+
+/// Encodes entries from `start` until a chunk is full, with the array's start before the
+/// first and its end after the last; returns the next entry's index.
+fn fill_smile(
+    entries: &[Arc<Entry>],
+    start: usize,
+    serializer: &mut serde_smile::Serializer<Vec<u8>>,
+) -> Result<usize, serde_smile::Error> {
+    use serde::Serialize;
+    if start == 0 {
+        serializer.write_header()?;
+        serializer.get_mut().push(SMILE_START_ARRAY);
+    }
+    let mut next = start;
+    while next < entries.len()
+        && next - start < DUMP_CHUNK
+        && (next == start || serializer.get_ref().len() < DUMP_CHUNK_BYTES)
+    {
+        entry_to_wire(&entries[next]).serialize(&mut *serializer)?;
+        next += 1;
+    }
+    if next == entries.len() {
+        serializer.get_mut().push(SMILE_END_ARRAY);
+    }
+    Ok(next)
 }
 
 /// Appends entries from `start` to `out` (comma-separated, a comma before all but the
@@ -185,6 +235,37 @@ mod tests {
         let wire = dumped(entries.clone()).await;
         assert_eq!(wire.len(), entries.len());
         assert_eq!(wire[DUMP_CHUNK], entry_to_wire(&entries[DUMP_CHUNK]));
+    }
+
+    async fn smile_dumped(entries: Vec<Arc<Entry>>) -> Vec<Bytes> {
+        smile_chunks(entries)
+            .map(|chunk| chunk.expect("entries encode"))
+            .collect()
+            .await
+    }
+
+    #[tokio::test]
+    async fn a_streamed_smile_dump_is_byte_for_byte_the_whole_document() {
+        // Past 1,024 entries Smile's shared-string table wraps: references must still
+        // point where a whole-document encoding points.
+        for count in [0, 1, DUMP_CHUNK, DUMP_CHUNK * 5 + 3] {
+            let entries: Vec<Arc<Entry>> = (0..count).map(entry).collect();
+            let wire: Vec<WireEntry> = entries.iter().map(|e| entry_to_wire(e)).collect();
+            let chunks = smile_dumped(entries).await;
+            assert_eq!(
+                chunks.len(),
+                count.div_ceil(DUMP_CHUNK).max(1),
+                "{count} entries"
+            );
+            let streamed = chunks.concat();
+            assert_eq!(
+                streamed,
+                serde_smile::to_vec(&wire).expect("encodes"),
+                "{count} entries"
+            );
+            let decoded: Vec<WireEntry> = serde_smile::from_slice(&streamed).expect("decodes");
+            assert_eq!(decoded, wire);
+        }
     }
 
     #[tokio::test]

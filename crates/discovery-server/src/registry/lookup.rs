@@ -22,9 +22,11 @@ pub struct Lookup {
 
 impl Lookup {
     /// `services` holds the dynamic matches first (`dynamic_count` of them), then the
-    /// static ones. Services sharing an id are listed once: dynamic before static, then the
-    /// smallest entry key, so every server picks the same one (Java keeps whichever its
-    /// hash map yields first).
+    /// static ones, sorted by id, then dynamic before static, then entry key, so every
+    /// server lists them in the same order. A service id offered by two entries (two
+    /// nodes, or a node and a static service) is listed for each: keeping one, as Java
+    /// does, would let anyone who can announce hide another node's service behind its
+    /// own. Only the same service of the same entry is listed once.
     pub(crate) fn render(
         environment: &str,
         services: Vec<Arc<IndexedService>>,
@@ -40,7 +42,9 @@ impl Lookup {
                 .then(a_static.cmp(b_static))
                 .then_with(|| a.key.cmp(&b.key))
         });
-        ranked.dedup_by(|later, kept| later.1.id == kept.1.id);
+        ranked.dedup_by(|later, kept| {
+            later.0 == kept.0 && later.1.id == kept.1.id && later.1.key == kept.1.key
+        });
 
         let environment_json =
             serde_json::to_string(environment).unwrap_or_else(|_| "\"\"".to_owned());
@@ -82,24 +86,31 @@ mod tests {
     }
 
     #[test]
-    fn sorted_by_id_deduplicated_dynamic_first_and_tagged_by_content() {
+    fn sorted_by_id_dynamic_first_and_tagged_by_content() {
         let lookup = Lookup::render(
             "testing",
             vec![
-                service("b", "n2"),
-                service("a", "n1"),
                 service("b", "n1"),
-                service("a", "static"),
+                service("a", "n1"),
+                service("c", "static"),
             ],
-            3,
+            2,
         );
         assert_eq!(
             std::str::from_utf8(&lookup.body).unwrap(),
-            "{\"environment\":\"testing\",\"services\":[{\"id\":\"a\",\"k\":\"n1\"},{\"id\":\"b\",\"k\":\"n1\"}]}\n"
+            "{\"environment\":\"testing\",\"services\":[{\"id\":\"a\",\"k\":\"n1\"},{\"id\":\"b\",\"k\":\"n1\"},{\"id\":\"c\",\"k\":\"static\"}]}\n"
         );
-        assert_eq!(lookup.services, 2);
+        assert_eq!(lookup.services, 3);
 
-        let same = Lookup::render("testing", vec![service("b", "n1"), service("a", "n1")], 2);
+        let same = Lookup::render(
+            "testing",
+            vec![
+                service("a", "n1"),
+                service("b", "n1"),
+                service("c", "static"),
+            ],
+            2,
+        );
         assert_eq!(
             same.etag, lookup.etag,
             "same answer, same tag, whatever the input order"
@@ -111,5 +122,26 @@ mod tests {
             &empty.body[..],
             b"{\"environment\":\"testing\",\"services\":[]}\n"
         );
+    }
+
+    #[test]
+    fn a_service_id_offered_by_two_entries_is_listed_for_each_so_none_hides_another() {
+        let lookup = Lookup::render(
+            "testing",
+            vec![
+                service("a", "real-coordinator"),
+                service("a", "intruder"),
+                service("a", "static"),
+            ],
+            2,
+        );
+        assert_eq!(
+            std::str::from_utf8(&lookup.body).unwrap(),
+            "{\"environment\":\"testing\",\"services\":[{\"id\":\"a\",\"k\":\"intruder\"},{\"id\":\"a\",\"k\":\"real-coordinator\"},{\"id\":\"a\",\"k\":\"static\"}]}\n",
+            "sorted by id, dynamic first, then by entry key"
+        );
+        let same_offer_twice =
+            Lookup::render("testing", vec![service("a", "n1"), service("a", "n1")], 2);
+        assert_eq!(same_offer_twice.services, 1);
     }
 }
