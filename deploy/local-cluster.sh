@@ -568,7 +568,7 @@ do_status() {
 }
 
 print_usage_hint() {
-  local environment="$1" cli
+  local environment="$1" cli i
   cat <<EOF
 
 Local discovery cluster '$environment' is up: ${#node_ids[@]} nodes behind nginx.
@@ -580,6 +580,13 @@ Give every Presto/Trino node (etc/config.properties):
 with node.environment=$environment in etc/node.properties. Trino 477 and later also need
 discovery.type=airlift-discovery; the coordinator needs discovery-server.enabled=false.
 Examples: deploy/presto/ and deploy/trino/.
+
+Status pages, one per node (its own view of the cluster; refreshes itself):
+EOF
+  for i in "${!node_ids[@]}"; do
+    printf '    %-10s %s/ui/\n' "${node_ids[$i]}" "$(node_url "$i")"
+  done
+  cat <<EOF
 
 Logs, pids and data: $dir (nodes: <node-id>/discoveryd.log, nginx: nginx/)
 Status: $(hint status)

@@ -9,6 +9,7 @@
 mod auth;
 mod clocks;
 mod convergence;
+mod dns_inventory;
 mod faults;
 mod inventory;
 mod lookup_inventory;
@@ -19,3 +20,4 @@ mod repair;
 mod rules;
 mod support;
 mod tls;
+mod ui;

@@ -541,6 +541,10 @@ td.id,td.uri{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:.
 
 /// The page's only script: refreshes the content element in place every
 /// [`REFRESH_MS`], keeping the filter; a failed refresh is said and the old content kept.
+/// The URL it fetches is absolute and built from the origin, which holds no user name or
+/// password: opened as `http://user:token@host/ui/`, a relative URL would resolve to one
+/// with credentials, which `fetch` refuses (the browser still sends the cached Basic
+/// credentials to the same origin).
 pub const SCRIPT: &str = "\
 (function(){\
 var content=document.getElementById('content'),state=document.getElementById('refresh-state');\
@@ -548,7 +552,7 @@ var every=Number(content.getAttribute('data-refresh-ms'))||3000,busy=false;\
 function refresh(){\
 if(busy){return;}busy=true;\
 var query=new URLSearchParams(window.location.search);query.set('fragment','1');\
-fetch(window.location.pathname+'?'+query.toString(),{credentials:'same-origin',cache:'no-store'})\
+fetch(window.location.origin+window.location.pathname+'?'+query.toString(),{credentials:'same-origin',cache:'no-store'})\
 .then(function(r){if(!r.ok){throw new Error('HTTP '+r.status);}return r.text();})\
 .then(function(html){content.innerHTML=html;state.textContent='';state.className='muted';})\
 .catch(function(e){state.textContent='refresh failed ('+e.message+'): showing the last data received';state.className='bad';})\

@@ -10,6 +10,8 @@
 //!   inventory file, restarts, added nodes and convergence checks.
 //! * [`nginx`]: a real nginx in front of them, configured from `deploy/nginx`.
 //! * [`announcements`]: the JSON bodies of the announcement API.
+//! * [`browser`]: a real headless Chromium over WebDriver (chromedriver), for the pages
+//!   people look at.
 //! * [`stub`]: stub HTTP peers (a fixed answer, or none at all) that record what they
 //!   were sent; [`raw_http`]: the bit of HTTP/1.1 they speak, shared with other fakes.
 //! * [`tls`]: test CAs and certificates (generated per test), keystore and CA files,
@@ -22,6 +24,7 @@
 //! * [`values`]: the test environment, the wall clock in ms and fresh service ids.
 
 pub mod announcements;
+pub mod browser;
 pub mod cluster;
 pub mod http;
 pub mod logs;
