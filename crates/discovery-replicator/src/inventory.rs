@@ -1,7 +1,13 @@
 //! Loading the service inventory (`service-inventory.uri`) and keeping the peer set
 //! current: loaded at start, reloaded every `service-inventory.update-interval`. A missing
 //! or broken inventory keeps the last good peer set and says so in the log.
+//!
+//! Three sources: a `file:` path, an `http(s)://` URL (a file served over HTTP or a
+//! discovery lookup), and `dns:NAME:PORT` (the addresses NAME resolves to, each asked
+//! which node it is: see [`crate::dns`]).
 
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -10,14 +16,25 @@ use discovery_types::ServiceSet;
 use thiserror::Error;
 use tokio::sync::watch;
 
+use crate::dns::{
+    node_id_of_answer, peers_from_addresses, remember_answers, usable_addresses, DnsTarget,
+    MAX_PROBE_ANSWER_BYTES, PROBE_PATH,
+};
 use crate::peers::{peers_from_inventory, Peer};
 use crate::tls::Truststore;
 use crate::transport::{ANNOUNCEMENTS_HEADER, AUTHENTICATED};
 
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
 pub enum InventoryError {
-    #[error("service-inventory.uri '{0}' must start with file:, http:// or https://")]
+    #[error(
+        "service-inventory.uri '{0}' must start with file:, http://, https:// or dns: \
+         (dns:NAME:PORT)"
+    )]
     BadUri(String),
+    #[error("service-inventory.uri '{uri}': {reason}")]
+    BadDnsUri { uri: String, reason: String },
+    #[error("cannot resolve {name}: {reason}")]
+    Resolve { name: String, reason: String },
     #[error("cannot read {path}: {reason}")]
     Read { path: String, reason: String },
     #[error("cannot fetch {url}: {reason}")]
@@ -37,15 +54,25 @@ pub enum InventoryError {
 pub enum InventoryUri {
     File(PathBuf),
     Http(String),
+    /// `dns:NAME:PORT`: every address NAME resolves to, at PORT, over plain HTTP.
+    Dns(DnsTarget),
 }
 
 impl InventoryUri {
     /// `file:/abs`, `file:///abs`, `file:relative` (to the working directory), a bare
-    /// path, `http://…` or `https://…`.
+    /// path, `http://…`, `https://…` or `dns:NAME:PORT`.
     pub fn parse(text: &str) -> Result<Self, InventoryError> {
         let text = text.trim();
         if text.starts_with("http://") || text.starts_with("https://") {
             return Ok(InventoryUri::Http(text.to_owned()));
+        }
+        if let Some(target) = text.strip_prefix("dns:") {
+            return DnsTarget::parse(target)
+                .map(InventoryUri::Dns)
+                .map_err(|reason| InventoryError::BadDnsUri {
+                    uri: text.to_owned(),
+                    reason,
+                });
         }
         let path = match text.strip_prefix("file:") {
             Some(rest) => rest.strip_prefix("//").unwrap_or(rest),
@@ -64,9 +91,18 @@ impl std::fmt::Display for InventoryUri {
         match self {
             InventoryUri::File(path) => write!(f, "file:{}", path.display()),
             InventoryUri::Http(url) => f.write_str(url),
+            InventoryUri::Dns(target) => target.fmt(f),
         }
     }
 }
+
+/// Deadline of one name resolution of a `dns:` inventory. The system resolver runs on a
+/// blocking thread that cannot be cancelled; the reload stops waiting for it after this.
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Deadline of one probe (`GET /v1/replication/status` of one address): a hung address
+/// costs this much of a reload, never more; all addresses are probed at once.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Reads the inventory and turns it into peers.
 #[derive(Debug, Clone)]
@@ -78,6 +114,8 @@ pub struct InventoryLoader {
     /// Signs the fetch of an `http(s):` inventory, which may be a discovery node's lookup
     /// that requires a token (`discovery.lookup.authentication=required`).
     signer: Option<discovery_auth::Minter>,
+    /// A `dns:` inventory: which node each address said it is (see [`remember_answers`]).
+    dns_ids: Arc<Mutex<BTreeMap<IpAddr, String>>>,
 }
 
 impl InventoryLoader {
@@ -90,21 +128,25 @@ impl InventoryLoader {
         truststore: Option<&Truststore>,
     ) -> Result<Self, InventoryError> {
         let uri = InventoryUri::parse(uri)?;
-        let client = crate::tls::client_builder(truststore)
+        let mut builder = crate::tls::client_builder(truststore)
             .user_agent(own_node_id)
             .timeout(Duration::from_secs(10))
-            .no_proxy()
-            .build()
-            .map_err(|e| InventoryError::Fetch {
-                url: uri.to_string(),
-                reason: e.to_string(),
-            })?;
+            .no_proxy();
+        if let InventoryUri::Dns(_) = uri {
+            // A probe asks one address who it is; an answer from elsewhere says nothing.
+            builder = builder.redirect(reqwest::redirect::Policy::none());
+        }
+        let client = builder.build().map_err(|e| InventoryError::Fetch {
+            url: uri.to_string(),
+            reason: e.to_string(),
+        })?;
         Ok(InventoryLoader {
             uri,
             own_node_id: own_node_id.to_owned(),
             environment: environment.to_owned(),
             client,
             signer: None,
+            dns_ids: Arc::default(),
         })
     }
 
@@ -118,10 +160,19 @@ impl InventoryLoader {
         &self.uri
     }
 
+    /// Whether the node should load the inventory once before it serves. A `dns:`
+    /// inventory should not: its addresses include this node's own, which is asked who it
+    /// is and could answer only once the node serves, so [`InventoryLoader::run`] makes its
+    /// first load at once instead.
+    pub fn loads_before_serving(&self) -> bool {
+        !matches!(self.uri, InventoryUri::Dns(_))
+    }
+
     /// Loads the inventory once: the peers, and warnings about entries that were skipped
     /// or an environment that differs from ours (airlift only logs that, and so do we).
     pub async fn load(&self) -> Result<(Vec<Peer>, Vec<String>), InventoryError> {
         let text = match &self.uri {
+            InventoryUri::Dns(target) => return self.load_dns(target).await,
             InventoryUri::File(path) => {
                 tokio::fs::read(path)
                     .await
@@ -195,7 +246,9 @@ impl InventoryLoader {
     ) {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        ticker.tick().await; // the caller has just loaded it once
+        if self.loads_before_serving() {
+            ticker.tick().await; // the caller has just loaded it once
+        }
         let mut last_warnings: Vec<String> = Vec::new();
         loop {
             tokio::select! {
@@ -252,6 +305,123 @@ impl InventoryLoader {
     }
 }
 
+impl InventoryLoader {
+    /// A `dns:` load: resolve, ask every address who it is (all at once, each within
+    /// [`PROBE_TIMEOUT`]), and map the known addresses to peers.
+    async fn load_dns(
+        &self,
+        target: &DnsTarget,
+    ) -> Result<(Vec<Peer>, Vec<String>), InventoryError> {
+        let resolve_error = |reason: String| InventoryError::Resolve {
+            name: target.name.clone(),
+            reason,
+        };
+        let resolved = tokio::time::timeout(
+            RESOLVE_TIMEOUT,
+            tokio::net::lookup_host((target.name.as_str(), target.port)),
+        )
+        .await
+        .map_err(|_| resolve_error(format!("no answer within {RESOLVE_TIMEOUT:?}")))?
+        .map_err(|e| resolve_error(e.to_string()))?;
+        let (addresses, left_out) = usable_addresses(resolved.map(|a| a.ip()));
+        let mut warnings = Vec::new();
+        if left_out > 0 {
+            warnings.push(format!(
+                "{} resolves to {} addresses; only the first {} (in address order) are used",
+                target.name,
+                addresses.len() + left_out,
+                addresses.len()
+            ));
+        }
+        let mut probes = tokio::task::JoinSet::new();
+        for &ip in &addresses {
+            let client = self.client.clone();
+            let token = self.signer.as_ref().map(discovery_auth::Minter::token);
+            let url = format!("{}{PROBE_PATH}", crate::dns::peer_url(ip, target.port));
+            let environment = self.environment.clone();
+            probes.spawn(async move {
+                let answer = tokio::time::timeout(PROBE_TIMEOUT, probe(client, url, token))
+                    .await
+                    .unwrap_or_else(|_| Err(format!("no answer within {PROBE_TIMEOUT:?}")))
+                    .and_then(|body| node_id_of_answer(&body, &environment));
+                (ip, answer)
+            });
+        }
+        let mut answered = BTreeMap::new();
+        let mut failures = BTreeMap::new();
+        while let Some(done) = probes.join_next().await {
+            match done {
+                Ok((ip, Ok(node_id))) => {
+                    answered.insert(ip, node_id);
+                }
+                Ok((ip, Err(reason))) => {
+                    failures.insert(ip, reason);
+                }
+                Err(e) => tracing::warn!(error = %e, "an inventory probe task failed"),
+            }
+        }
+        let known = {
+            let mut known = self.dns_ids.lock().unwrap_or_else(|e| e.into_inner());
+            remember_answers(&mut known, &addresses, &answered);
+            known.clone()
+        };
+        let (peers, unknown) =
+            peers_from_addresses(&addresses, &known, &self.own_node_id, target.port);
+        warnings.extend(unknown);
+        for (ip, reason) in &failures {
+            warnings.push(format!("{}: {reason}", SocketAddr::new(*ip, target.port)));
+        }
+        if !answered.values().any(|id| *id == self.own_node_id) {
+            warnings.push(format!(
+                "this node ({}) did not answer at any address {} resolves to: check that \
+                 the name lists every discovery node (in Kubernetes, a headless service \
+                 with publishNotReadyAddresses: true)",
+                self.own_node_id, target.name
+            ));
+        }
+        Ok((peers, warnings))
+    }
+}
+
+/// One probe: `GET url` (signed with `token` when the cluster has a shared secret), the
+/// answer's body read up to [`MAX_PROBE_ANSWER_BYTES`].
+async fn probe(
+    client: reqwest::Client,
+    url: String,
+    token: Option<String>,
+) -> Result<Vec<u8>, String> {
+    let mut request = client.get(&url);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let mut response = request.send().await.map_err(|e| e.to_string())?;
+    let status = response.status();
+    if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
+        return Err(format!(
+            "status {status}: the node requires a token for {PROBE_PATH}; every node needs \
+             the same internal-communication.shared-secret"
+        ));
+    }
+    if !status.is_success() {
+        return Err(format!("status {status}"));
+    }
+    let too_large = || format!("answer larger than {MAX_PROBE_ANSWER_BYTES} bytes");
+    if response
+        .content_length()
+        .is_some_and(|length| length > MAX_PROBE_ANSWER_BYTES as u64)
+    {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
+        if body.len() + chunk.len() > MAX_PROBE_ANSWER_BYTES {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 /// True when `url` is a discovery lookup (`…/v1/service…`) rather than a file served
 /// over HTTP: its entries were announced by clients, not written by an operator.
 fn is_lookup(url: &str) -> bool {
@@ -302,6 +472,26 @@ mod tests {
             InventoryUri::parse("http://h/inv").unwrap(),
             InventoryUri::Http("http://h/inv".into())
         );
+        assert_eq!(
+            InventoryUri::parse("dns:discovery-headless.ns.svc.cluster.local:8411").unwrap(),
+            InventoryUri::Dns(DnsTarget {
+                name: "discovery-headless.ns.svc.cluster.local".into(),
+                port: 8411
+            })
+        );
+        for bad in [
+            "dns:",
+            "dns:name",
+            "dns:name:0",
+            "dns:bad_name:8411",
+            "dns:h:99999",
+        ] {
+            let error = InventoryUri::parse(bad).unwrap_err().to_string();
+            assert!(
+                error.starts_with(&format!("service-inventory.uri '{bad}': ")),
+                "{error}"
+            );
+        }
         assert!(InventoryUri::parse("ftp://h/inv").is_err());
         assert!(InventoryUri::parse("file:").is_err());
     }
@@ -348,5 +538,114 @@ mod tests {
             "re-addressed peer picked up"
         );
         assert!(error.lock().unwrap().is_none());
+    }
+
+    /// A `dns:` inventory against real sockets: `localhost` resolves to 127.0.0.1 (and
+    /// ::1 where configured); a stub on 127.0.0.1 answers as node `b`.
+    #[tokio::test]
+    async fn a_dns_inventory_asks_each_address_who_it_is() {
+        let stub = discovery_testkit::Stub::answering(
+            "127.0.0.1",
+            200,
+            r#"{"nodeId":"b","environment":"test","stores":[],"peers":[]}"#,
+        )
+        .await;
+        let port = stub
+            .url()
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .parse::<u16>()
+            .unwrap();
+        let uri = format!("dns:localhost:{port}");
+        let loader = InventoryLoader::new(&uri, "a", "test", None).unwrap();
+        assert!(!loader.loads_before_serving());
+        let (peers, warnings) = loader.load().await.unwrap();
+        assert_eq!(
+            peers,
+            vec![Peer {
+                node_id: "b".into(),
+                url: format!("http://127.0.0.1:{port}")
+            }],
+            "{warnings:?}"
+        );
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains("this node (a) did not answer")),
+            "{warnings:?}"
+        );
+        let probe = &stub.recorded()[0];
+        assert!(
+            probe
+                .request_line
+                .starts_with("GET /v1/replication/status "),
+            "{}",
+            probe.request_line
+        );
+        assert_eq!(probe.user_agent.as_deref(), Some("a"));
+
+        // The same answer under our own id: this node, never a peer.
+        let own = InventoryLoader::new(&uri, "b", "test", None).unwrap();
+        let (peers, warnings) = own.load().await.unwrap();
+        assert!(peers.is_empty(), "{peers:?}");
+        assert!(
+            !warnings.iter().any(|w| w.contains("did not answer")),
+            "{warnings:?}"
+        );
+
+        // Another environment's node is not a peer.
+        let other = InventoryLoader::new(&uri, "a", "prod", None).unwrap();
+        let (peers, warnings) = other.load().await.unwrap();
+        assert!(peers.is_empty(), "{peers:?}");
+        assert!(
+            warnings.iter().any(|w| w.contains("environment 'test'")),
+            "{warnings:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_dns_name_that_does_not_resolve_is_a_load_error() {
+        let loader =
+            InventoryLoader::new("dns:no-such-host.invalid:8411", "a", "test", None).unwrap();
+        let error = loader.load().await.unwrap_err();
+        assert!(
+            matches!(&error, InventoryError::Resolve { name, .. } if name == "no-such-host.invalid"),
+            "{error}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_oversized_or_refusing_probe_answer_is_not_an_identity() {
+        let big: &'static str = Box::leak(
+            format!(
+                r#"{{"nodeId":"b","pad":"{}"}}"#,
+                "x".repeat(MAX_PROBE_ANSWER_BYTES)
+            )
+            .into_boxed_str(),
+        );
+        for (status, body, why) in [
+            (200, big, "larger than"),
+            (401, "no", "shared-secret"),
+            (302, "", "status 302"),
+            (200, "{}", "not a replication status"),
+        ] {
+            let stub = discovery_testkit::Stub::answering("127.0.0.1", status, body).await;
+            let port = stub
+                .url()
+                .rsplit(':')
+                .next()
+                .unwrap()
+                .parse::<u16>()
+                .unwrap();
+            let loader =
+                InventoryLoader::new(&format!("dns:127.0.0.1:{port}"), "a", "test", None).unwrap();
+            let (peers, warnings) = loader.load().await.unwrap();
+            assert!(peers.is_empty(), "{status}: {peers:?}");
+            assert!(
+                warnings.iter().any(|w| w.contains(why)),
+                "{status}: {warnings:?}"
+            );
+        }
     }
 }

@@ -4,7 +4,8 @@
 //! never works, full-state exchanges every minute). `docs/REPLICATION.md` describes the
 //! protocol and its guarantees.
 //!
-//! * [`peers`] / [`inventory`]: who the peers are, from the airlift service inventory.
+//! * [`peers`] / [`inventory`] / [`dns`]: who the peers are, from the airlift service
+//!   inventory or from the addresses a DNS name resolves to.
 //! * [`queue`], [`plan`]: pure decisions (what to push next, what to fetch or send).
 //! * [`Responder`]: the answering side and the one rule for incoming entries, shared by
 //!   the HTTP handlers, the simulator and the anti-entropy pull.
@@ -16,6 +17,7 @@
 mod anti_entropy;
 mod config;
 pub mod convert;
+pub mod dns;
 mod http_transport;
 pub mod inventory;
 mod link;

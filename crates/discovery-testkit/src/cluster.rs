@@ -85,6 +85,9 @@ pub struct ClusterOptions {
     /// Headers on every request of the cluster's own client (a bearer token for nodes
     /// that require one for their status and dumps).
     pub client_headers: Vec<(String, String)>,
+    /// Command prefixes of single nodes: (node index, program and its arguments). The
+    /// node runs as `PROGRAM ARGS... DISCOVERYD DISCOVERYD-ARGS...`.
+    pub node_wrappers: Vec<(usize, Vec<String>)>,
 }
 
 impl ClusterOptions {
@@ -98,7 +101,19 @@ impl ClusterOptions {
             node_settings: Vec::new(),
             https: false,
             client_headers: Vec::new(),
+            node_wrappers: Vec::new(),
         }
+    }
+
+    /// Runs node `index` through `prefix` (a program and its arguments, e.g. `unshare
+    /// --mount sh -c '... exec "$0" "$@"'`), which is given the `discoveryd` binary and
+    /// its arguments after its own: for a node that needs its own namespace or
+    /// environment set up by a command. The wrapper must end by exec'ing the binary, so
+    /// signals reach it. The last prefix given for a node counts.
+    pub fn wrap_of<S: AsRef<str>>(mut self, index: usize, prefix: &[S]) -> Self {
+        let prefix = prefix.iter().map(|a| a.as_ref().to_owned()).collect();
+        self.node_wrappers.push((index, prefix));
+        self
     }
 
     /// Sends `name: value` on every request of the cluster's client.
@@ -310,6 +325,20 @@ impl Cluster {
             .filter(|(node, _, _)| *node == index)
             .map(|(_, name, value)| (name.clone(), value.clone()))
             .collect();
+        let wrapper = self
+            .options
+            .node_wrappers
+            .iter()
+            .rev()
+            .find(|(n, _)| *n == index)
+            .and_then(|(_, prefix)| prefix.split_first());
+        if let Some((program, arguments)) = wrapper {
+            let mut args = arguments.to_vec();
+            args.push(options.binary.display().to_string());
+            args.append(&mut options.args);
+            options.args = args;
+            options.binary = PathBuf::from(program);
+        }
         let process = DiscoveryProcess::start(options.clone())
             .unwrap_or_else(|e| panic!("node {node_id} did not start: {e:#}\n{}", self.logs()));
         let addr = process.addr();

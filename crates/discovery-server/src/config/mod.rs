@@ -77,7 +77,7 @@ pub const KEYS: &[KeySpec] = &[
     KeySpec { name: "discovery.lookup-max-age", default: "10s", help: "Cache-Control max-age on lookups: how often airlift clients refresh. (ours)" },
     KeySpec { name: "discovery.announce-max-age", default: "10s", help: "Cache-Control max-age on announcements: clients re-announce at 80 % of it. (ours)" },
     KeySpec { name: "discovery.store-cache-ttl", default: "1s", help: "Accepted for compatibility and unused: lookups always read fresh state." },
-    KeySpec { name: "service-inventory.uri", default: "(none)", help: "file: or http(s): URI of the service inventory listing the discovery peers; without it the node runs alone." },
+    KeySpec { name: "service-inventory.uri", default: "(none)", help: "file: or http(s): URI of the service inventory listing the discovery peers, or dns:NAME:PORT (every address NAME resolves to is a peer); without it the node runs alone." },
     KeySpec { name: "service-inventory.update-interval", default: "10s", help: "How often the service inventory is reloaded; peer changes apply without a restart." },
     KeySpec { name: "store.max-clock-skew", default: "1m", help: "Entries from peers stamped further than this in the future are refused and counted. (ours)" },
     KeySpec { name: "replication.request-timeout", default: "10s", help: "Deadline of one replication request to a peer. (ours)" },
@@ -381,7 +381,18 @@ impl Settings {
             )?,
             dynamic_store: reader.store("dynamic", Duration::from_secs(60), 250_000, 256 << 20)?,
             static_store: reader.store("static", Duration::from_secs(3600), 100_000, 64 << 20)?,
-            service_inventory_uri: reader.take("service-inventory.uri"),
+            // Checked here, so a bad dns:NAME:PORT stops startup naming the key.
+            service_inventory_uri: reader.parsed("service-inventory.uri", None, |v| {
+                discovery_replicator::inventory::InventoryUri::parse(v)
+                    .map(|_| Some(v.to_owned()))
+                    .map_err(|e| match e {
+                        discovery_replicator::inventory::InventoryError::BadDnsUri {
+                            reason,
+                            ..
+                        } => reason,
+                        other => other.to_string(),
+                    })
+            })?,
             service_inventory_update_interval: reader.duration(
                 "service-inventory.update-interval",
                 Duration::from_secs(10),
