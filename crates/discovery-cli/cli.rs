@@ -22,18 +22,21 @@ pub const DEFAULT_URI: &str = "http://127.0.0.1:8411";
         DISCOVERY_URI=http://disc-1:8411 discovery store dump dynamic\n  \
         discovery --token \"$WRITE_TOKEN\" static add --type ldap --property url=ldap://dir:389\n  \
         DISCOVERY_TOKEN=\"$READ_TOKEN\" discovery cluster status\n  \
+        discovery why worker-9                               why a node is (not) listed\n  \
         discovery --shared-secret-file /etc/trino/shared-secret announce --node-id gw-1 --type presto-gateway\n\n\
         Authentication (for servers with internal-communication.shared-secret or\n\
         discovery.operator-tokens-file):\n  \
         --token sends 'Authorization: Bearer TOKEN' on every request: an operator token\n  \
-        (role read: store dump, cluster status; write: static add/rm) or an internal JWT.\n  \
+        (role read: store dump, cluster status, why; write: static add/rm) or an internal\n  \
+        JWT.\n  \
         --shared-secret-file signs announce and unannounce with a token for the node id\n  \
         (X-Trino-Internal-Bearer, as a Trino node does), even when --token is given; every\n  \
         other request carries --token if given, else a token signed with the secret for\n  \
         'discovery-cli', which the server accepts wherever an operator token is needed.\n  \
         A 401 or 403 prints the server's reason and what to pass.\n\n\
-        Exit status: 0 ok, 1 nothing matched (or a partial answer), 2 usage error,\n\
-        3 server or connection error, the server's refusals (400, 401, 403...) included."
+        Exit status: 0 ok, 1 nothing matched (or a partial answer; why: the node is not\n\
+        listed), 2 usage error, 3 server or connection error, the server's refusals (400,\n\
+        401, 403...) included."
 )]
 pub struct Cli {
     /// Discovery server URI [env: DISCOVERY_URI] [default: http://127.0.0.1:8411]; repeat
@@ -190,6 +193,23 @@ pub enum Command {
         is unreachable the last list is kept and a note goes to stderr.")]
     Watch(WatchArgs),
 
+    /// Why a node is or is not listed: what this server holds for it and why its recent
+    /// announcements were refused.
+    #[command(after_help = "Examples:\n  \
+        discovery why worker-9\n  \
+        discovery --uri http://disc-2:8411 why worker-9     what disc-2 saw\n  \
+        DISCOVERY_TOKEN=\"$READ_TOKEN\" discovery why worker-9 --output json\n\n\
+        Prints one or two sentences, e.g. 'worker-9 is not listed: its last 5 announcements\n\
+        were refused: environment mismatch, expected production, provided prod (last at\n\
+        12:03:04 UTC from 10.0.0.7)'. Refusals and who delivered the last announcement are\n\
+        what the server asked saw (its memory of the last 8 refusals per node id; ask the\n\
+        server the node announces to); whether it is listed and when it expires are the\n\
+        same on every server. With authentication on, needs a read --token (or\n\
+        --shared-secret-file).\n\n\
+        Exit status: 0 listed, 1 not listed, 2 usage error (not a node id), 3 server or\n\
+        connection error.")]
+    Why(WhyArgs),
+
     /// The discovery cluster as a whole: every node, its readiness and replication.
     #[command(
         subcommand,
@@ -220,6 +240,13 @@ pub enum ClusterCommand {
         on, every node is asked with the same --token or --shared-secret-file (a read\n\
         token suffices).")]
     Status,
+}
+
+#[derive(Debug, Args)]
+pub struct WhyArgs {
+    /// The node id, as in the node's PUT /v1/announcement/{nodeId} (Trino: node.id).
+    #[arg(value_name = "NODE_ID")]
+    pub node_id: String,
 }
 
 #[derive(Debug, Args)]

@@ -57,6 +57,7 @@ pub async fn run(cli: Cli) -> Result<Outcome, Failure> {
         Command::Static(StaticCommand::Rm(args)) => static_rm(&client, output, args).await,
         Command::Store(StoreCommand::Dump(args)) => store_dump(&client, output, args).await,
         Command::Watch(args) => watch(client, output, args).await,
+        Command::Why(args) => crate::why::why(&client, output, args).await,
         Command::Cluster(ClusterCommand::Status) => {
             crate::cluster::status(&client, output, &connect).await
         }

@@ -1,8 +1,9 @@
 //! `discovery`: the operator CLI of a discovery cluster. List, look up, announce, watch
 //! services and inspect the raw stores; see `discovery --help`.
 //!
-//! Exit status: 0 ok, 1 nothing matched or a partial answer, 2 usage error, 3 server or
-//! connection error (a refusal such as 401 or 403 included).
+//! Exit status: 0 ok, 1 nothing matched or a partial answer (`why`: the node is not
+//! listed), 2 usage error, 3 server or connection error (a refusal such as 401 or 403
+//! included).
 
 mod auth;
 mod cli;
@@ -11,6 +12,7 @@ mod commands;
 mod connect;
 mod format;
 mod outcome;
+mod why;
 
 use std::process::ExitCode;
 

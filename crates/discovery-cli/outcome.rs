@@ -12,7 +12,7 @@ use serde_json::{self as json, Value};
 pub enum Outcome {
     /// Exit 0.
     Done,
-    /// Exit 1: the query matched nothing.
+    /// Exit 1: the query matched nothing (`why`: the node is not listed).
     NothingMatched,
     /// Exit 1: an answer was printed but part of it is missing.
     Degraded,

@@ -9,3 +9,4 @@ mod cli_auth;
 mod failover;
 mod selector;
 mod support;
+mod why;

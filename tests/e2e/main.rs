@@ -13,6 +13,7 @@ mod bad_input;
 mod config;
 mod damage;
 mod delete;
+mod diagnostics;
 mod expiry;
 mod hostile;
 mod http2;

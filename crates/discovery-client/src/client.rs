@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use discovery_types::diagnostics::NodeDiagnostics;
 use discovery_types::replication::ReplicationStatus;
 use discovery_types::{DynamicAnnouncement, Service, ServiceSet, StaticAnnouncement, WireEntry};
 use reqwest::header::{self, HeaderMap, HeaderValue};
@@ -518,6 +519,18 @@ impl DiscoveryClient {
     /// its replication towards every peer.
     pub async fn replication_status(&self) -> Result<ReplicationStatus, DiscoveryError> {
         let answer = self.get(&["v1", "replication", "status"]).await?;
+        if answer.status != StatusCode::OK {
+            return Err(answer.unexpected());
+        }
+        answer.json()
+    }
+
+    /// `GET /v1/diagnostics/node/{node_id}`: whether the server lists `node_id`, and what
+    /// it remembers of the node's recent announcements (refusals and their reasons, the
+    /// last accepted one). Answered by one server: the refusals are what it saw.
+    pub async fn node_diagnostics(&self, node_id: &str) -> Result<NodeDiagnostics, DiscoveryError> {
+        check_segment("node id", node_id)?;
+        let answer = self.get(&["v1", "diagnostics", "node", node_id]).await?;
         if answer.status != StatusCode::OK {
             return Err(answer.unexpected());
         }

@@ -29,6 +29,7 @@ fn state() -> AppState {
     AppState {
         auth: Arc::new(discovery_server::authenticator::Authenticator::open()),
         metrics: Arc::new(discovery_server::metrics::Metrics::new()),
+        diagnostics: Arc::new(discovery_server::diagnostics::Diagnostics::new()),
         announce: None,
         registry: Arc::new(Registry::new(
             "bench",

@@ -10,6 +10,7 @@
 //! | `POST /v1/store/{store}` | peer, or operator `write` |
 //! | `POST /v1/announcement/static`, `DELETE /v1/announcement/static/{id}` | operator `write` |
 //! | `GET /v1/store/{store}`, `GET /v1/replication/status`, `GET /metrics` | operator `read` |
+//! | `GET /v1/diagnostics/node/{nodeId}` | operator `read` |
 //! | `GET /ui/`, `GET /ui` (the status page) | operator `read`, also as HTTP Basic |
 //!
 //! A valid internal token (signed with the shared secret) satisfies every operator need:
@@ -63,6 +64,8 @@ pub fn need_of(method: &Method, route: &str, path: &str) -> Need {
         "/v1/store/{store}" if reading => Need::Operator(Role::Read),
         "/v1/store/{store}" => Need::PeerOrWriter,
         "/v1/replication/status" | "/metrics" => Need::Operator(Role::Read),
+        // Client addresses and refusal reasons: what an operator reads, not every caller.
+        "/v1/diagnostics/node/{node_id}" => Need::Operator(Role::Read),
         // The status page shows what /v1/replication/status shows.
         "/ui/" | "/ui" => Need::Operator(Role::Read),
         _ if route.starts_with("/v1/replication/") => Need::Peer,
@@ -353,6 +356,12 @@ mod tests {
                 "/metrics",
                 Need::Operator(Role::Read),
             ),
+            (
+                Method::GET,
+                "/v1/diagnostics/node/{node_id}",
+                "/v1/diagnostics/node/w1",
+                Need::Operator(Role::Read),
+            ),
             (Method::GET, "/ui/", "/ui/", Need::Operator(Role::Read)),
             (Method::GET, "/ui", "/ui", Need::Operator(Role::Read)),
             (Method::GET, "", "/nowhere", Need::Open),
@@ -365,7 +374,13 @@ mod tests {
     #[test]
     fn only_the_status_page_takes_basic_credentials() {
         assert!(accepts_basic("/ui/") && accepts_basic("/ui"));
-        for route in ["/v1/replication/status", "/metrics", "/v1/service", ""] {
+        for route in [
+            "/v1/replication/status",
+            "/metrics",
+            "/v1/diagnostics/node/{node_id}",
+            "/v1/service",
+            "",
+        ] {
             assert!(!accepts_basic(route), "{route}");
         }
     }

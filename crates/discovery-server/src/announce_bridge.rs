@@ -26,7 +26,9 @@ use thiserror::Error;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::config::TrinoAnnounceSettings;
-use crate::registry::{AnnouncedOutcome, Registry};
+use crate::diagnostics::{Diagnostics, Via};
+use crate::registry::{AnnouncedOutcome, Registry, StoreName};
+use discovery_types::diagnostics::RefusalReason;
 
 /// How often the facts of a listed node are fetched again (Trino's coordinator polls
 /// `/v1/info` every 5 s), so a change of state or version shows within one period.
@@ -138,6 +140,9 @@ pub struct AnnounceBridge {
     client: reqwest::Client,
     fetches: Arc<Semaphore>,
     tracked: Mutex<HashMap<AnnounceUri, Tracked>>,
+    /// Where stored and refused announce-mode nodes are remembered by node id, for
+    /// `/v1/diagnostics/node/{nodeId}` (the POST's client address is not known here).
+    diagnostics: Option<Arc<Diagnostics>>,
 }
 
 impl AnnounceBridge {
@@ -163,7 +168,26 @@ impl AnnounceBridge {
             settings,
             client,
             tracked: Mutex::new(HashMap::new()),
+            diagnostics: None,
         })
+    }
+
+    /// Remembers each node stored, and each refused for its environment or its id, in
+    /// `diagnostics`.
+    pub fn with_diagnostics(mut self, diagnostics: Arc<Diagnostics>) -> Self {
+        self.diagnostics = Some(diagnostics);
+        self
+    }
+
+    fn remember(&self, node_id: &str, refusal: Option<RefusalReason>) {
+        let Some(diagnostics) = &self.diagnostics else {
+            return;
+        };
+        let now = self.registry.store(StoreName::Dynamic).now_ms();
+        match refusal {
+            None => diagnostics.accepted(node_id, now, None, Via::Client),
+            Some(reason) => diagnostics.refused(node_id, now, None, reason),
+        }
     }
 
     fn tracked(&self) -> MutexGuard<'_, HashMap<AnnounceUri, Tracked>> {
@@ -224,7 +248,10 @@ impl AnnounceBridge {
             .registry
             .announce_trino_node(uri, info, self.max_age_ms)?
         {
-            AnnouncedOutcome::Stored => Ok(()),
+            AnnouncedOutcome::Stored => {
+                self.remember(&info.node_id, None);
+                Ok(())
+            }
             AnnouncedOutcome::HeldByAirlift => {
                 let first = self
                     .tracked()
@@ -234,9 +261,12 @@ impl AnnounceBridge {
                     tracing::warn!(%uri, node_id = %info.node_id,
                         "announce-mode node not stored: its node id is held by an airlift-mode announcement");
                 }
-                Err(AnnounceError::HeldByAirlift {
+                let refused = AnnounceError::HeldByAirlift {
                     node_id: info.node_id.clone(),
-                })
+                };
+                let detail = refused.to_string();
+                self.remember(&info.node_id, Some(RefusalReason::Conflict { detail }));
+                Err(refused)
             }
         }
     }
@@ -277,6 +307,13 @@ impl AnnounceBridge {
                 Some(info)
             }
             Ok(info) => {
+                self.remember(
+                    &info.node_id,
+                    Some(RefusalReason::EnvironmentMismatch {
+                        expected: expected.to_owned(),
+                        provided: Some(info.environment.clone()),
+                    }),
+                );
                 if !record.mismatch_logged {
                     record.mismatch_logged = true;
                     tracing::warn!(%uri, node_id = %info.node_id, expected,
@@ -411,6 +448,33 @@ mod tests {
             Some(Known::WrongEnvironment("production".into()))
         );
         assert!(bridge.tracked()[&uri].mismatch_logged);
+    }
+
+    #[test]
+    fn a_node_of_another_environment_is_remembered_as_refused() {
+        let diagnostics = Arc::new(Diagnostics::new());
+        let bridge = bridge().with_diagnostics(Arc::clone(&diagnostics));
+        let uri = AnnounceUri::parse(b"http://10.0.0.2:8080").expect("valid");
+        bridge
+            .tracked()
+            .insert(uri.clone(), Tracked::new(Instant::now()));
+        let mut other = info("w2");
+        other.environment = "production".into();
+        assert_eq!(bridge.learn(&uri, Ok(other)), None);
+        let record = diagnostics.record("w2").expect("remembered");
+        let reasons: Vec<&RefusalReason> =
+            record.refusals_newest_first().map(|r| &r.reason).collect();
+        assert_eq!(
+            reasons,
+            [&RefusalReason::EnvironmentMismatch {
+                expected: "testing".into(),
+                provided: Some("production".into()),
+            }]
+        );
+        assert_eq!(bridge.store(&uri, &info("w3")).ok(), Some(()));
+        assert!(diagnostics
+            .record("w3")
+            .is_some_and(|r| r.accepted().is_some()));
     }
 
     #[test]

@@ -11,6 +11,8 @@
 //! * [`announce_bridge`]: Trino 477+ announce mode: tracks announced URIs and learns
 //!   their nodes from `/v1/info` into the dynamic store.
 //! * [`access`] and [`authenticator`]: who may call what (shared secret, operator tokens).
+//! * [`diagnostics`]: a bounded memory of refused and accepted announcements per node id,
+//!   for `GET /v1/diagnostics/node/{nodeId}`.
 //! * [`telemetry`]: log setup.
 //! * [`metrics`]: what `GET /metrics` reports; [`audit`]: the log of operator writes.
 
@@ -21,6 +23,7 @@ pub mod authenticator;
 pub mod clock_check;
 pub mod config;
 pub mod data_check;
+pub mod diagnostics;
 mod failure_log;
 pub mod http;
 pub mod metrics;

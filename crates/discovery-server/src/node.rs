@@ -220,10 +220,13 @@ impl Node {
                 };
                 let (peers_tx, peers_rx) = watch::channel(Arc::new(Vec::new()));
                 // The first load happens before serving; if it fails the node starts with
-                // no peers and keeps trying every update interval.
-                loader
-                    .reload_once(&peers_tx, &inventory_error, &mut Vec::new())
-                    .await;
+                // no peers and keeps trying every update interval. A dns: inventory asks
+                // this node too, so its reload loop loads first, once the node serves.
+                if loader.loads_before_serving() {
+                    loader
+                        .reload_once(&peers_tx, &inventory_error, &mut Vec::new())
+                        .await;
+                }
                 let transport = HttpTransport::new(
                     &node_id,
                     settings.replication_request_timeout,
@@ -310,13 +313,15 @@ impl Node {
                 },
             )));
         }
+        let diagnostics = Arc::new(crate::diagnostics::Diagnostics::new());
         let announce = if settings.trino_announce.enabled {
             let bridge = AnnounceBridge::new(
                 Arc::clone(&registry),
                 settings.trino_announce.clone(),
                 truststore.as_ref(),
             )
-            .map_err(|e| NodeError::AnnounceClient(e.to_string()))?;
+            .map_err(|e| NodeError::AnnounceClient(e.to_string()))?
+            .with_diagnostics(Arc::clone(&diagnostics));
             Some(Arc::new(bridge))
         } else {
             None
@@ -324,6 +329,7 @@ impl Node {
         let app = http::router(AppState {
             auth,
             metrics: Arc::new(crate::metrics::Metrics::new()),
+            diagnostics,
             announce,
             readiness: Arc::clone(&readiness),
             registry: Arc::clone(&registry),

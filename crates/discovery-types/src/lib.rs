@@ -13,8 +13,10 @@
 //! * [`limits`]: the size bounds every accepted input respects.
 //! * [`trino_announce`]: Trino 477+ announce mode: the `POST /v1/announce` body (one URI)
 //!   and the node's `/v1/info` document.
+//! * [`diagnostics`]: `GET /v1/diagnostics/node/{nodeId}`, why a node is (not) listed.
 
 pub mod announcement;
+pub mod diagnostics;
 pub mod limits;
 pub mod replication;
 pub mod service;

@@ -10,6 +10,7 @@ use discovery_types::{
 };
 
 use super::body::{body_format, read_body};
+use super::diagnostics::{self, Refused};
 use super::error::ApiError;
 use super::{cache_control, json_content_type, writable, AppState, ClientAddr, NOSNIFF};
 use crate::audit;
@@ -30,39 +31,54 @@ fn writer(
 /// `Cache-Control: max-age` so airlift clients re-announce at 80 % of it.
 pub async fn announce(
     State(state): State<AppState>,
+    client: Option<Extension<ClientAddr>>,
     Path(node_id): Path<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    announce_node(&state, &node_id, &headers, body).await
+    announce_node(&state, &node_id, client, &headers, body).await
 }
 
 /// `PUT /v1/announcement/static`: the node called `static` announcing (Java answers 405).
 pub async fn announce_node_named_static(
     State(state): State<AppState>,
+    client: Option<Extension<ClientAddr>>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    announce_node(&state, "static", &headers, body).await
+    announce_node(&state, "static", client, &headers, body).await
 }
 
 async fn announce_node(
     state: &AppState,
     node_id: &str,
+    client: Option<Extension<ClientAddr>>,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
+    let outcome = store_announcement(state, node_id, headers, body).await;
+    diagnostics::record_announcement(state, node_id, diagnostics::ip(client), &outcome);
+    outcome?;
+    Ok((
+        StatusCode::ACCEPTED,
+        [cache_control(state.limits.announce_max_age_secs)],
+    )
+        .into_response())
+}
+
+async fn store_announcement(
+    state: &AppState,
+    node_id: &str,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(), Refused> {
     validate_node_id(node_id)?;
     writable(state)?;
     body_format(headers, false)?;
     let body = read_body(headers, body, state.limits.max_request_size).await?;
     let announcement = DynamicAnnouncement::from_json(&body, state.registry.environment())?;
     state.registry.announce(node_id, announcement)?;
-    Ok((
-        StatusCode::ACCEPTED,
-        [cache_control(state.limits.announce_max_age_secs)],
-    )
-        .into_response())
+    Ok(())
 }
 
 /// `DELETE /v1/announcement/{nodeId}`: always 204, whether or not the node announced.

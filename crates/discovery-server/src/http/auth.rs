@@ -5,7 +5,8 @@
 //! extension (the audit log names it), so nobody identifies the caller twice.
 //!
 //! Being the one layer every matched route passes, with the route template at hand, it
-//! also records each request's `/metrics` counters and duration (401 and 403 included).
+//! also records each request's `/metrics` counters and duration (401 and 403 included),
+//! and remembers refused announcements per node id for `/v1/diagnostics/node/{nodeId}`.
 
 use std::time::Instant;
 
@@ -36,6 +37,7 @@ pub async fn authorize(
         request.method().as_str(),
         route,
     );
+    super::diagnostics::record_verdict(&state, &need, client, &verdict);
     let response = match verdict {
         Verdict::Allow => {
             // Handlers read a missing identity as anonymous: the common case (a node

@@ -9,6 +9,7 @@
 //! | GET, POST | `/v1/store/{dynamic,static}` | [`store`] (raw entries, airlift replication) |
 //! | GET, POST | `/v1/replication/...` | [`replication`] (between discoveryd servers) |
 //! | GET | `/v1/health/live`, `/v1/health/ready` | [`health`] (load balancers, orchestrators) |
+//! | GET | `/v1/diagnostics/node/{nodeId}` | [`diagnostics`] (why a node is or is not listed) |
 //! | POST, GET | `/v1/announce` | [`announce`] (Trino 477+ announce mode) |
 //! | GET | `/metrics` | [`metrics`] (Prometheus) |
 //! | GET | `/ui/` (and `/ui`, redirected) | [`ui`] (the status page, HTML) |
@@ -22,6 +23,7 @@ mod announcements;
 mod auth;
 mod body;
 mod client_slots;
+mod diagnostics;
 mod error;
 mod health;
 mod metrics;
@@ -57,6 +59,8 @@ pub struct AppState {
     pub auth: Arc<crate::authenticator::Authenticator>,
     /// What `/metrics` reports; the request log records into it.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Refused and accepted announcements per node id, for `/v1/diagnostics/node/{nodeId}`.
+    pub diagnostics: Arc<crate::diagnostics::Diagnostics>,
 }
 
 /// This node as the status endpoint reports it.
@@ -111,6 +115,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/health/live", get(health::live))
         .route("/v1/health/ready", get(health::ready))
         .route("/v1/replication/status", get(replication::status))
+        .route("/v1/diagnostics/node/{node_id}", get(diagnostics::node))
         .route("/metrics", get(metrics::scrape))
         .route("/ui/", get(ui::page))
         .route("/ui", get(ui::redirect))

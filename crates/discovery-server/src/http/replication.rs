@@ -7,14 +7,17 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use discovery_replicator::{RespondError, CLOCK_HEADER, READY_HEADER};
 use discovery_types::replication::{hex64, PushRequest, ReplicationStatus, StoreStatus};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::body::{body_format, read_body};
+use super::diagnostics::{pusher, PushWatch};
 use super::error::ApiError;
-use super::{client_has_tag, json_content_type, store_name, AppState};
+use super::{client_has_tag, json_content_type, store_name, AppState, ClientAddr};
+use crate::authenticator::Identity;
 use crate::registry::{ServiceResponder, StoreName};
 
 /// Reads a JSON request body within the replication size limit.
@@ -35,20 +38,29 @@ fn json<T: Serialize>(value: &T) -> Response {
 }
 
 /// `POST /v1/replication/{store}/push`: changed entries in full and renewals by value hash.
+/// The dynamic keys it stores are remembered as accepted by replication, with the pusher
+/// (`/v1/diagnostics/node/{nodeId}`).
 pub async fn push(
     State(state): State<AppState>,
+    client: Option<Extension<ClientAddr>>,
+    identity: Option<Extension<Identity>>,
     Path(name): Path<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     let name = store_name(&name)?;
     let request: PushRequest = read_json(&state, &headers, body).await?;
+    let watch = PushWatch::before(name, &request);
     let responder = state.registry.responder().clone();
     let (report, response) =
         tokio::task::spawn_blocking(move || responder.push(name.as_str(), request))
             .await
             .map_err(|_| ApiError::StorageUnavailable)??;
     tracing::trace!(store = %name, ?report, "applied a push");
+    if let Some(watch) = watch {
+        let peer = pusher(identity.as_ref().map(|Extension(i)| i), &headers);
+        watch.after(&state, super::diagnostics::ip(client), peer);
+    }
     Ok(json(&response))
 }
 
