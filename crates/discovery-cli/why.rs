@@ -240,20 +240,7 @@ mod tests {
     const NOW: i64 = 1_715_083_384_000;
 
     fn unknown(node: &str) -> NodeDiagnostics {
-        NodeDiagnostics {
-            node_id: node.into(),
-            server: "disc-1".into(),
-            environment: "production".into(),
-            environment_matches: None,
-            listed: false,
-            services: Vec::new(),
-            location: None,
-            last_renewal: None,
-            expires_at: None,
-            unannounced_at: None,
-            last_accepted: None,
-            recent_refusals: Vec::new(),
-        }
+        NodeDiagnostics::unknown(node.into(), "disc-1".into(), "production".into())
     }
 
     fn listed() -> NodeDiagnostics {

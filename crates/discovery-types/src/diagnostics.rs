@@ -54,6 +54,27 @@ pub struct NodeDiagnostics {
     pub recent_refusals: Vec<Refusal>,
 }
 
+impl NodeDiagnostics {
+    /// What `server` (of `environment`) says of a node id it knows nothing about: not
+    /// listed, nothing seen. The answer is filled in from there.
+    pub fn unknown(node_id: String, server: String, environment: String) -> Self {
+        NodeDiagnostics {
+            node_id,
+            server,
+            environment,
+            environment_matches: None,
+            listed: false,
+            services: Vec::new(),
+            location: None,
+            last_renewal: None,
+            expires_at: None,
+            unannounced_at: None,
+            last_accepted: None,
+            recent_refusals: Vec::new(),
+        }
+    }
+}
+
 /// One service of the node's stored entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

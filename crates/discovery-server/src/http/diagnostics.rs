@@ -35,20 +35,11 @@ pub async fn node(
     let now = store.now_ms();
     let entry = store.get(node_id.as_bytes());
     let record = state.diagnostics.record(&node_id);
-    let mut answer = NodeDiagnostics {
+    let mut answer = NodeDiagnostics::unknown(
         node_id,
-        server: state.node.node_id.clone(),
-        environment: state.registry.environment().to_owned(),
-        environment_matches: None,
-        listed: false,
-        services: Vec::new(),
-        location: None,
-        last_renewal: None,
-        expires_at: None,
-        unannounced_at: None,
-        last_accepted: None,
-        recent_refusals: Vec::new(),
-    };
+        state.node.node_id.clone(),
+        state.registry.environment().to_owned(),
+    );
     let mut stored_at = None;
     if let Some(entry) = &entry {
         match &entry.value {
