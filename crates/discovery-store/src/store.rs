@@ -2,7 +2,10 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use tokio::sync::broadcast;
 
@@ -213,6 +216,10 @@ pub struct Store<I: Index = ()> {
 
 /// Most expired entries removed under one hold of the write lock.
 pub const GC_CHUNK: usize = 1_000;
+
+/// Longest hold of the write lock by one GC chunk (a backend remove takes tens of
+/// microseconds, so a chunk is usually cut by time, not by count).
+pub const GC_HOLD: Duration = Duration::from_millis(1);
 
 enum Decision {
     Store,
@@ -517,10 +524,13 @@ impl<I: Index> Store<I> {
     /// not published and not replicated, since every replica expires entries by the same
     /// rule. Returns how many entries were removed.
     ///
-    /// The scan runs under the read lock and the removal in chunks of [`GC_CHUNK`] keys,
-    /// each under its own short hold of the write lock, so 240,000 entries expiring
-    /// together never stall requests for the whole sweep. A key renewed between the scan
-    /// and its chunk is re-checked under the lock and kept.
+    /// The scan runs under the read lock and the removal in chunks of at most [`GC_CHUNK`]
+    /// keys or [`GC_HOLD`], each under its own hold of the write lock, handed fairly to
+    /// whoever waits for it afterwards, so 240,000 entries expiring together never stall
+    /// a request for more than about one hold. (With the lock released unfairly, the
+    /// sweep took it back before a waiting writer woke: one PUT waited the whole 5 s
+    /// sweep.) A key renewed between the scan and its chunk is re-checked under the lock
+    /// and kept.
     pub fn collect_garbage(&self) -> Result<usize, StoreError> {
         let now = self.clock.now_ms();
         let tombstone_max_age = self.config.tombstone_max_age_ms;
@@ -532,26 +542,29 @@ impl<I: Index> Store<I> {
             .map(|slot| slot.entry.key.clone())
             .collect();
         let mut removed = 0;
-        for chunk in expired.chunks(GC_CHUNK) {
+        let mut keys = expired.iter().peekable();
+        while keys.peek().is_some() {
             let mut state = self.write_state();
-            for key in chunk {
+            let held = Instant::now();
+            for key in keys.by_ref().take(GC_CHUNK) {
                 let still_expired = state
                     .entries
                     .get(key)
                     .is_some_and(|slot| slot.entry.is_expired(now, tombstone_max_age));
-                if !still_expired {
-                    continue;
+                if still_expired {
+                    self.backend.remove(key)?;
+                    if let Some(old) = state.entries.remove(key) {
+                        state.usage.remove(&old.entry);
+                        state.index.update(key, Some(&old.entry), None, now);
+                        removed += 1;
+                    }
                 }
-                self.backend.remove(key)?;
-                if let Some(old) = state.entries.remove(key) {
-                    state.usage.remove(&old.entry);
-                    state.index.update(key, Some(&old.entry), None, now);
-                    removed += 1;
+                if held.elapsed() >= GC_HOLD {
+                    break;
                 }
             }
-            drop(state);
-            // Let writers waiting for the lock in before the next chunk.
-            std::thread::yield_now();
+            // Waiting writers and readers go before the next chunk.
+            RwLockWriteGuard::unlock_fair(state);
         }
         Ok(removed)
     }
@@ -742,15 +755,15 @@ impl<I: Index> Store<I> {
         }
     }
 
-    // A panic while the lock is held (in an index update, say) leaves the map consistent:
-    // every mutation is a single insert or remove. Keep serving rather than poisoning
-    // every later request.
+    // parking_lot's lock does not poison: a panic while it is held (in an index update,
+    // say) leaves the map consistent, since every mutation is a single insert or remove,
+    // and the store keeps serving.
     fn read_state(&self) -> RwLockReadGuard<'_, State<I>> {
-        self.state.read().unwrap_or_else(|e| e.into_inner())
+        self.state.read()
     }
 
     fn write_state(&self) -> RwLockWriteGuard<'_, State<I>> {
-        self.state.write().unwrap_or_else(|e| e.into_inner())
+        self.state.write()
     }
 }
 
