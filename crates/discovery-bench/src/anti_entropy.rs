@@ -79,6 +79,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let missing: Vec<Entry> = (args.entries..args.entries + args.divergence)
         .map(entry)
         .collect();
+    // The bytes of the difference itself: the missing entries as one JSON array.
+    let missing_bytes = serde_json::to_vec(
+        &missing
+            .iter()
+            .map(discovery_replicator::convert::entry_to_wire)
+            .collect::<Vec<_>>(),
+    )?
+    .len();
     there.apply(missing, Origin::Remote)?;
     let differing = here.digest().differing_buckets(&there.digest()).len();
     net.reset_traffic();
@@ -112,15 +120,22 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         "| replicas agree | {} | {} | digest request answered 304 |",
         in_sync_traffic.messages, in_sync_traffic.bytes
     );
+    let total = diverged_traffic.bytes;
     println!(
-        "| peer has {} entries this node lacks | {} | {} | digest {} B, summaries {} B, entries {} B; {} buckets of 256 differed |",
+        "| peer has {} entries this node lacks | {} | {} | digest {} B, ranges {} B, diff {} B, summaries {} B, entries {} B; {} buckets of 256 differed |",
         args.divergence,
         diverged_traffic.messages,
-        diverged_traffic.bytes,
+        total,
         diverged_traffic.bytes_of("digest"),
+        diverged_traffic.bytes_of("ranges"),
+        diverged_traffic.bytes_of("diff"),
         diverged_traffic.bytes_of("summaries"),
         diverged_traffic.bytes_of("entries"),
         differing,
+    );
+    println!(
+        "| the differing entries themselves | – | {missing_bytes} | the round moved {:.2} × these bytes |",
+        total as f64 / missing_bytes as f64
     );
     println!("| airlift's pull, every round | 1 | {full_dump} | the peer's whole store |");
     Ok(())

@@ -87,3 +87,21 @@ pub fn digest_from_wire(wire: &DigestResponse) -> Option<Digest> {
         .collect::<Option<Vec<u64>>>()?;
     Some(Digest { buckets })
 }
+
+/// Hashes as consecutive 8-byte little-endian numbers (the `ranges` and `diff` messages).
+pub fn pack_u64s(values: &[u64]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// The numbers of [`pack_u64s`]; trailing bytes short of a number are ignored (callers
+/// check the length where it matters).
+pub fn unpack_u64s(bytes: &[u8]) -> Vec<u64> {
+    bytes
+        .chunks_exact(8)
+        .map(|chunk| {
+            let mut word = [0; 8];
+            word.copy_from_slice(chunk);
+            u64::from_le_bytes(word)
+        })
+        .collect()
+}

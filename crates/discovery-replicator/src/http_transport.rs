@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use discovery_types::replication::{
-    FetchRequest, PushRequest, PushResponse, SummariesRequest, SummariesResponse,
+    DiffRequest, DiffResponse, FetchRequest, PushRequest, PushResponse, RangesRequest,
+    RangesResponse, SummariesRequest, SummariesResponse, ANTI_ENTROPY_HEADER, RANGES_CAPABILITY,
 };
 use discovery_types::WireEntry;
 use reqwest::header::{CONTENT_TYPE, IF_NONE_MATCH};
@@ -133,6 +134,10 @@ impl PeerTransport for HttpTransport {
             .get(CLOCK_HEADER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse().ok());
+        let ranges = response
+            .headers()
+            .get(ANTI_ENTROPY_HEADER)
+            .is_some_and(|v| v.as_bytes() == RANGES_CAPABILITY.as_bytes());
         let bytes = read_bounded(response).await?;
         let digest = match status {
             StatusCode::NOT_MODIFIED => None,
@@ -147,6 +152,7 @@ impl PeerTransport for HttpTransport {
                 digest,
                 peer_ready,
                 peer_clock_ms,
+                ranges,
             },
             bytes_sent: 0,
             bytes_received: bytes.len() as u64,
@@ -170,6 +176,24 @@ impl PeerTransport for HttpTransport {
         request: &FetchRequest,
     ) -> TransportResult<Vec<WireEntry>> {
         self.post(Self::url(peer, store, "entries"), request).await
+    }
+
+    async fn ranges(
+        &self,
+        peer: &Peer,
+        store: &str,
+        request: &RangesRequest,
+    ) -> TransportResult<RangesResponse> {
+        self.post(Self::url(peer, store, "ranges"), request).await
+    }
+
+    async fn diff(
+        &self,
+        peer: &Peer,
+        store: &str,
+        request: &DiffRequest,
+    ) -> TransportResult<DiffResponse> {
+        self.post(Self::url(peer, store, "diff"), request).await
     }
 }
 

@@ -5,21 +5,23 @@
 //! simulation runs exactly the production receive path and there is one place that
 //! decides what may enter a store.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
-use discovery_store::fingerprint::BUCKETS;
-use discovery_store::{ApplyReport, Entry, Index, Origin, Renewal, Store, StoreError};
+use discovery_store::fingerprint::{key_hash, BUCKETS};
+use discovery_store::{ApplyReport, Entry, Index, Origin, Renewal, Store, StoreError, Summary};
 use discovery_types::replication::{
-    DigestResponse, FetchRequest, PushRequest, PushResponse, SummariesRequest, SummariesResponse,
-    WireRefusal, WireRenewal,
+    DiffRequest, DiffResponse, DigestResponse, FetchRequest, PushRequest, PushResponse,
+    RangesRequest, RangesResponse, SummariesRequest, SummariesResponse, WireRefusal, WireRenewal,
 };
 use discovery_types::WireEntry;
 use thiserror::Error;
 
 use crate::convert::{
-    digest_to_wire, entry_from_wire, entry_to_wire, renewal_from_wire, summary_to_wire,
+    digest_to_wire, entry_from_wire, entry_to_wire, pack_u64s, renewal_from_wire, summary_to_wire,
+    unpack_u64s,
 };
+use crate::plan::{diff, Range, FANOUT, MAX_RANGES};
 
 /// Versions and timestamps are wall-clock milliseconds (ours and Java's); anything before
 /// 2020-01-01 is not one, and a tiny timestamp with a huge max age would never expire.
@@ -295,6 +297,107 @@ impl<I: Index> Responder<I> {
         })
     }
 
+    /// The hashes of the 16 sub-ranges of each requested range of one level. At most
+    /// [`MAX_RANGES`] ranges, each valid ([`Range::is_valid`]): like a summaries request,
+    /// it costs one pass over the entries of the buckets involved, whatever it asks.
+    pub fn ranges(
+        &self,
+        name: &str,
+        request: &RangesRequest,
+    ) -> Result<RangesResponse, RespondError> {
+        let store = self.store(name)?;
+        let ranges = request
+            .prefixes
+            .iter()
+            .map(|&prefix| Range {
+                bits: request.bits,
+                prefix,
+            })
+            .collect::<Vec<_>>();
+        check_ranges(&ranges)?;
+        let position: HashMap<u64, usize> = ranges
+            .iter()
+            .enumerate()
+            .map(|(i, range)| (range.prefix, i))
+            .collect();
+        let mut hashes = vec![0u64; ranges.len() * FANOUT];
+        for (hash, summary) in summaries_in(store, &ranges) {
+            if let Some(&i) = position.get(&Range::of(request.bits, hash).prefix) {
+                hashes[i * FANOUT + ranges[i].child_index(hash)] ^= summary.fingerprint;
+            }
+        }
+        // A prefix asked twice is answered twice, from the one computation.
+        let children = ranges
+            .iter()
+            .flat_map(|range| {
+                let i = position[&range.prefix];
+                hashes[i * FANOUT..(i + 1) * FANOUT].iter().copied()
+            })
+            .collect::<Vec<_>>();
+        Ok(RangesResponse {
+            children: pack_u64s(&children),
+        })
+    }
+
+    /// Compares the asker's entries in the requested ranges (key hash and fingerprint)
+    /// with ours: ours it lacks in full (within the answer's byte budget; the rest as
+    /// summaries, which the asker fetches), summaries of the ones that differ, and the
+    /// key hashes of its entries we lack. At most [`MAX_RANGES`] valid ranges; the asker's
+    /// entries are bounded by the request size.
+    pub fn diff(&self, name: &str, request: &DiffRequest) -> Result<DiffResponse, RespondError> {
+        let store = self.store(name)?;
+        if !request.ranges.len().is_multiple_of(8) {
+            return Err(RespondError::BadRequest(
+                "ranges must be 8-byte numbers".into(),
+            ));
+        }
+        let ranges = unpack_u64s(&request.ranges)
+            .into_iter()
+            .map(|tag| {
+                Range::from_tag(tag)
+                    .ok_or_else(|| RespondError::BadRequest(format!("{tag:#x} is not a range")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        check_ranges_any_level(&ranges)?;
+        if !request.have.len().is_multiple_of(16) {
+            return Err(RespondError::BadRequest(
+                "have must be pairs of 8-byte key hashes and fingerprints".into(),
+            ));
+        }
+        let pairs = unpack_u64s(&request.have);
+        let inside = RangeSet::new(&ranges);
+        let theirs: HashMap<u64, u64> = pairs
+            .chunks_exact(2)
+            .filter(|pair| inside.contains(pair[0]))
+            .map(|pair| (pair[0], pair[1]))
+            .collect();
+        let ours: Vec<(u64, Summary)> = summaries_in(store, &ranges)
+            .filter(|(hash, _)| inside.contains(*hash))
+            .collect();
+        let by_ref: Vec<(u64, &Summary)> = ours.iter().map(|(h, s)| (*h, s)).collect();
+        let found = diff(&by_ref, &theirs);
+        let mut budget = self.max_answer_bytes;
+        let mut answer = DiffResponse {
+            wanted: pack_u64s(&found.wanted),
+            summaries: found.differing.iter().map(|s| summary_to_wire(s)).collect(),
+            ..DiffResponse::default()
+        };
+        for summary in found.lacked {
+            // Gone since the summaries were read: the next round sees it.
+            let Some(entry) = store.get(&summary.key) else {
+                continue;
+            };
+            let size = wire_size(&entry);
+            if size > budget && !answer.entries.is_empty() {
+                answer.summaries.push(summary_to_wire(summary));
+                continue;
+            }
+            budget = budget.saturating_sub(size);
+            answer.entries.push(entry_to_wire(&entry));
+        }
+        Ok(answer)
+    }
+
     /// The requested entries that this store holds: each key once, at most
     /// [`MAX_FETCH_KEYS`] keys, and no more entries than fit in
     /// [`max_answer_bytes`](Self::with_answer_limit). A shorter answer is not an error: the
@@ -401,6 +504,76 @@ fn check_stamps<I: Index>(store: &Store<I>, version: i64, timestamp: i64) -> Res
         )));
     }
     Ok(())
+}
+
+/// Our unexpired entries in the buckets of `ranges` (a superset of the ranges), with
+/// their key hashes.
+fn summaries_in<'s, I: Index>(
+    store: &'s Store<I>,
+    ranges: &[Range],
+) -> impl Iterator<Item = (u64, Summary)> + 's {
+    let buckets: Vec<usize> = ranges
+        .iter()
+        .map(Range::bucket_index)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    store
+        .summaries(&buckets)
+        .into_iter()
+        .map(|summary| (key_hash(&summary.key), summary))
+}
+
+/// A `ranges` request: one level, at most [`MAX_RANGES`] valid ranges.
+fn check_ranges(ranges: &[Range]) -> Result<(), RespondError> {
+    check_ranges_any_level(ranges)?;
+    if ranges.windows(2).any(|w| w[0].bits != w[1].bits) {
+        return Err(RespondError::BadRequest("ranges of one level only".into()));
+    }
+    Ok(())
+}
+
+fn check_ranges_any_level(ranges: &[Range]) -> Result<(), RespondError> {
+    if ranges.len() > MAX_RANGES {
+        return Err(RespondError::BadRequest(format!(
+            "{} ranges asked, at most {MAX_RANGES}",
+            ranges.len()
+        )));
+    }
+    if let Some(bad) = ranges.iter().find(|r| !r.is_valid()) {
+        return Err(RespondError::BadRequest(format!(
+            "range of {} bits with prefix {} does not exist",
+            bad.bits, bad.prefix
+        )));
+    }
+    Ok(())
+}
+
+/// Membership in a set of ranges of any levels: one lookup per distinct level (at most
+/// 14, see [`crate::plan::MAX_BITS`]).
+struct RangeSet {
+    by_bits: Vec<(u32, HashSet<u64>)>,
+}
+
+impl RangeSet {
+    fn new(ranges: &[Range]) -> Self {
+        let mut by_bits: Vec<(u32, HashSet<u64>)> = Vec::new();
+        for range in ranges {
+            match by_bits.iter_mut().find(|(bits, _)| *bits == range.bits) {
+                Some((_, prefixes)) => {
+                    prefixes.insert(range.prefix);
+                }
+                None => by_bits.push((range.bits, HashSet::from([range.prefix]))),
+            }
+        }
+        RangeSet { by_bits }
+    }
+
+    fn contains(&self, key_hash: u64) -> bool {
+        self.by_bits
+            .iter()
+            .any(|(bits, prefixes)| prefixes.contains(&Range::of(*bits, key_hash).prefix))
+    }
 }
 
 /// About what `entry` costs in a JSON answer: base64 key and value plus the fields.
@@ -637,6 +810,120 @@ pub(crate) mod tests {
             responder.summaries("dynamic", &request),
             Err(RespondError::BadRequest(_))
         ));
+    }
+
+    #[test]
+    fn sub_range_hashes_refine_the_digest_and_hostile_asks_are_refused() {
+        let responder = responder();
+        let batch: Vec<WireEntry> = (0..50).map(|i| wire(&format!("w{i}"), "ok")).collect();
+        responder.apply_batch("dynamic", batch).expect("applied");
+        let digest = responder.store("dynamic").expect("store").digest();
+        let request = RangesRequest {
+            bits: 8,
+            prefixes: (0..BUCKETS as u64).collect(),
+        };
+        let answer = responder.ranges("dynamic", &request).expect("answered");
+        let children = unpack_u64s(&answer.children);
+        assert_eq!(children.len(), BUCKETS * FANOUT);
+        for (bucket, sub) in children.chunks(FANOUT).enumerate() {
+            let xor = sub.iter().fold(0, |a, h| a ^ h);
+            assert_eq!(xor, digest.buckets[bucket], "bucket {bucket}");
+        }
+
+        let refused = [
+            RangesRequest {
+                bits: 9,
+                prefixes: vec![0],
+            },
+            RangesRequest {
+                bits: 8,
+                prefixes: vec![256],
+            },
+            RangesRequest {
+                bits: 60,
+                prefixes: vec![0; MAX_RANGES + 1],
+            },
+        ];
+        for request in refused {
+            assert!(
+                matches!(
+                    responder.ranges("dynamic", &request),
+                    Err(RespondError::BadRequest(_))
+                ),
+                "{request:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_diff_sends_what_the_asker_lacks_and_names_what_it_lacks_itself() {
+        let responder = responder();
+        responder
+            .apply_batch("dynamic", vec![wire("w1", "ok"), wire("w2", "ok")])
+            .expect("applied");
+        let store = responder.store("dynamic").expect("store");
+        let w1 = store.get(b"w1").expect("w1");
+        let w1_hash = key_hash(b"w1");
+        let w2_bucket = Range::bucket(discovery_store::fingerprint::bucket_of(b"w2"));
+        let asker_only = key_hash(b"w9");
+        let request = DiffRequest {
+            ranges: crate::convert::pack_u64s(&[
+                Range::bucket(discovery_store::fingerprint::bucket_of(b"w1")).tag(),
+                w2_bucket.tag(),
+                Range::bucket(discovery_store::fingerprint::bucket_of(b"w9")).tag(),
+            ]),
+            // The asker holds w1 as we do, and w9; not w2.
+            have: crate::convert::pack_u64s(&[
+                w1_hash,
+                discovery_store::fingerprint::fingerprint(&w1),
+                asker_only,
+                7,
+            ]),
+        };
+        let answer = responder.diff("dynamic", &request).expect("answered");
+        assert_eq!(answer.entries, vec![wire("w2", "ok")]);
+        assert!(answer.summaries.is_empty());
+        assert_eq!(unpack_u64s(&answer.wanted), [asker_only]);
+
+        let malformed = [
+            DiffRequest {
+                ranges: vec![1, 2, 3],
+                have: Vec::new(),
+            },
+            DiffRequest {
+                ranges: crate::convert::pack_u64s(&[0]),
+                have: Vec::new(),
+            },
+            DiffRequest {
+                ranges: crate::convert::pack_u64s(&[w2_bucket.tag()]),
+                have: vec![0; 8],
+            },
+        ];
+        for request in malformed {
+            assert!(
+                matches!(
+                    responder.diff("dynamic", &request),
+                    Err(RespondError::BadRequest(_))
+                ),
+                "{request:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_diff_beyond_the_answer_budget_summarises_the_rest() {
+        let responder = responder().with_answer_limit(150);
+        responder
+            .apply_batch("dynamic", vec![wire("w1", "ok"), wire("w2", "ok")])
+            .expect("applied");
+        let ranges: Vec<u64> = (0..BUCKETS).map(|b| Range::bucket(b).tag()).collect();
+        let request = DiffRequest {
+            ranges: crate::convert::pack_u64s(&ranges),
+            have: Vec::new(),
+        };
+        let answer = responder.diff("dynamic", &request).expect("answered");
+        assert_eq!((answer.entries.len(), answer.summaries.len()), (1, 1));
+        assert_ne!(answer.entries[0].key, answer.summaries[0].key);
     }
 
     #[test]

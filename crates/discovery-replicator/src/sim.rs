@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use discovery_store::{Index, StoreError};
 use discovery_types::replication::{
-    FetchRequest, PushRequest, PushResponse, SummariesRequest, SummariesResponse,
+    DiffRequest, DiffResponse, FetchRequest, PushRequest, PushResponse, RangesRequest,
+    RangesResponse, SummariesRequest, SummariesResponse,
 };
 use discovery_types::WireEntry;
 use serde::de::DeserializeOwned;
@@ -55,7 +56,8 @@ impl Traffic {
         slot.1 += bytes;
     }
 
-    /// Bytes of one request kind (`push`, `digest`, `summaries`, `entries`), both ways.
+    /// Bytes of one request kind (`push`, `digest`, `summaries`, `entries`, `ranges`,
+    /// `diff`), both ways.
     pub fn bytes_of(&self, kind: &str) -> u64 {
         self.by_kind.get(kind).map_or(0, |(_, bytes)| *bytes)
     }
@@ -338,6 +340,8 @@ impl<I: Index> PeerTransport for SimTransport<I> {
                 peer_ready: self.network.is_ready(&peer.url),
                 // Simulated nodes share one clock.
                 peer_clock_ms: None,
+                // Every simulated node runs this build.
+                ranges: true,
             },
             bytes_sent: exchange.bytes_sent,
             bytes_received: exchange.bytes_received,
@@ -372,6 +376,38 @@ impl<I: Index> PeerTransport for SimTransport<I> {
             store,
             request,
             |target, store, request: FetchRequest| target.entries(store, &request),
+        )
+        .await
+    }
+
+    async fn ranges(
+        &self,
+        peer: &Peer,
+        store: &str,
+        request: &RangesRequest,
+    ) -> TransportResult<RangesResponse> {
+        self.exchange(
+            "ranges",
+            peer,
+            store,
+            request,
+            |target, store, request: RangesRequest| target.ranges(store, &request),
+        )
+        .await
+    }
+
+    async fn diff(
+        &self,
+        peer: &Peer,
+        store: &str,
+        request: &DiffRequest,
+    ) -> TransportResult<DiffResponse> {
+        self.exchange(
+            "diff",
+            peer,
+            store,
+            request,
+            |target, store, request: DiffRequest| target.diff(store, &request),
         )
         .await
     }

@@ -6,7 +6,8 @@
 use std::future::Future;
 
 use discovery_types::replication::{
-    DigestResponse, FetchRequest, PushRequest, PushResponse, SummariesRequest, SummariesResponse,
+    DiffRequest, DiffResponse, DigestResponse, FetchRequest, PushRequest, PushResponse,
+    RangesRequest, RangesResponse, SummariesRequest, SummariesResponse,
 };
 use discovery_types::WireEntry;
 use thiserror::Error;
@@ -45,6 +46,10 @@ pub struct DigestAnswer {
     pub peer_ready: bool,
     /// The peer's wall clock (ms since the epoch) when it answered, if it said.
     pub peer_clock_ms: Option<i64>,
+    /// Whether the peer answers [`PeerTransport::ranges`] and [`PeerTransport::diff`]
+    /// (it said so in the digest answer). Older nodes do not: they get the bucket
+    /// summaries protocol, which every node keeps answering.
+    pub ranges: bool,
 }
 
 /// The header in which a digest answer carries the answering node's readiness.
@@ -94,4 +99,22 @@ pub trait PeerTransport: Send + Sync + 'static {
         store: &str,
         request: &FetchRequest,
     ) -> impl Future<Output = TransportResult<Vec<WireEntry>>> + Send;
+
+    /// The hashes of the sub-ranges of differing ranges (only to a peer whose digest
+    /// answer said [`DigestAnswer::ranges`]).
+    fn ranges(
+        &self,
+        peer: &Peer,
+        store: &str,
+        request: &RangesRequest,
+    ) -> impl Future<Output = TransportResult<RangesResponse>> + Send;
+
+    /// Reconciles leaf ranges: what each side lacks or holds differently there (only to a
+    /// peer whose digest answer said [`DigestAnswer::ranges`]).
+    fn diff(
+        &self,
+        peer: &Peer,
+        store: &str,
+        request: &DiffRequest,
+    ) -> impl Future<Output = TransportResult<DiffResponse>> + Send;
 }

@@ -351,6 +351,18 @@ mod tests {
                 Need::Peer,
             ),
             (
+                Method::POST,
+                "/v1/replication/{store}/ranges",
+                "/v1/replication/dynamic/ranges",
+                Need::Peer,
+            ),
+            (
+                Method::POST,
+                "/v1/replication/{store}/diff",
+                "/v1/replication/static/diff",
+                Need::Peer,
+            ),
+            (
                 Method::GET,
                 "/metrics",
                 "/metrics",

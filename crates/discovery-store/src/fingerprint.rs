@@ -23,9 +23,16 @@ pub fn value_hash(value: &[u8]) -> u128 {
     xxh3_128(value)
 }
 
+/// The hash that places a key: its low 8 bits are its digest bucket, and the bits above
+/// place it in the finer ranges anti-entropy descends into (`discovery-replicator`'s
+/// `plan::Range`), so every level of that tree refines the one above.
+pub fn key_hash(key: &[u8]) -> u64 {
+    xxh3_64(key)
+}
+
 /// The bucket a key belongs to.
 pub fn bucket_of(key: &[u8]) -> usize {
-    (xxh3_64(key) % BUCKETS as u64) as usize
+    (key_hash(key) % BUCKETS as u64) as usize
 }
 
 /// A hash of everything that distinguishes one entry from another.

@@ -8,6 +8,8 @@
 //! | `GET /v1/replication/{store}/digest` with `If-None-Match: "<root>"` | – | 304, or [`DigestResponse`] |
 //! | `POST /v1/replication/{store}/summaries` | [`SummariesRequest`] | [`SummariesResponse`] |
 //! | `POST /v1/replication/{store}/entries` | [`FetchRequest`] | `[WireEntry]` |
+//! | `POST /v1/replication/{store}/ranges` | [`RangesRequest`] | [`RangesResponse`] |
+//! | `POST /v1/replication/{store}/diff` | [`DiffRequest`] | [`DiffResponse`] |
 //! | `GET /v1/replication/status` | – | [`ReplicationStatus`] |
 
 use serde::{Deserialize, Serialize};
@@ -86,6 +88,56 @@ pub struct WireSummary {
     /// 64-bit fingerprint of the whole entry, 16 hex digits.
     pub fingerprint: String,
 }
+
+/// Splits ranges of one level into their 16 sub-ranges (nodes that announce
+/// [`RANGES_CAPABILITY`]). A range holds the keys whose 64-bit key hash ends in the `bits`
+/// low bits `prefix`: the 256 digest buckets are the ranges of 8 bits, and sub-range `c`
+/// of `(bits, prefix)` is `(bits + 4, prefix | c << bits)`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RangesRequest {
+    pub bits: u32,
+    pub prefixes: Vec<u64>,
+}
+
+/// The hashes of the sub-ranges, 16 per requested prefix in request order, each the XOR
+/// of its entries' fingerprints as 8 little-endian bytes, all in one base64 string (a
+/// third of the size of hex strings).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RangesResponse {
+    #[serde(with = "bytes_serde")]
+    pub children: Vec<u8>,
+}
+
+/// "These are the entries I hold in these ranges": the ranges (see [`RangesRequest`]),
+/// each as `prefix | 1 << bits`, and per entry its key hash and fingerprint; all numbers
+/// 8 little-endian bytes, each list in one base64 string.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiffRequest {
+    #[serde(with = "bytes_serde")]
+    pub ranges: Vec<u8>,
+    #[serde(with = "bytes_serde")]
+    pub have: Vec<u8>,
+}
+
+/// The answer to a [`DiffRequest`]: the answering node's entries in the ranges that the
+/// asker lacks (in full, within the answer's byte budget), summaries of the ones whose
+/// content differs on both sides (and of lacked ones beyond the budget), and the key
+/// hashes of the asker's entries it lacks (8 little-endian bytes each, base64).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiffResponse {
+    #[serde(default)]
+    pub entries: Vec<WireEntry>,
+    #[serde(default)]
+    pub summaries: Vec<WireSummary>,
+    #[serde(default, with = "bytes_serde")]
+    pub wanted: Vec<u8>,
+}
+
+/// The header of a digest answer by which a node says it answers `ranges` and `diff`
+/// (value [`RANGES_CAPABILITY`]); a peer without it gets the bucket summaries protocol.
+pub const ANTI_ENTROPY_HEADER: &str = "x-discovery-anti-entropy";
+/// The value of [`ANTI_ENTROPY_HEADER`].
+pub const RANGES_CAPABILITY: &str = "ranges";
 
 /// Entries wanted in full.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,7 +9,9 @@ use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use discovery_replicator::{RespondError, CLOCK_HEADER, READY_HEADER};
-use discovery_types::replication::{hex64, PushRequest, ReplicationStatus, StoreStatus};
+use discovery_types::replication::{
+    hex64, PushRequest, ReplicationStatus, StoreStatus, ANTI_ENTROPY_HEADER, RANGES_CAPABILITY,
+};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -96,13 +98,19 @@ pub async fn digest(
         HeaderName::from_static(CLOCK_HEADER),
         HeaderValue::from(now),
     );
+    // We answer `ranges` and `diff`: a caller of this build or later descends instead of
+    // asking for whole buckets' summaries (an older caller ignores the header).
+    let capability = (
+        HeaderName::from_static(ANTI_ENTROPY_HEADER),
+        HeaderValue::from_static(RANGES_CAPABILITY),
+    );
     if client_has_tag(&headers, &[header::IF_NONE_MATCH], &tag) {
-        return Ok((StatusCode::NOT_MODIFIED, [etag, ready, clock]).into_response());
+        return Ok((StatusCode::NOT_MODIFIED, [etag, ready, clock, capability]).into_response());
     }
     let mut response = json(&digest);
-    response.headers_mut().insert(etag.0, etag.1);
-    response.headers_mut().insert(ready.0, ready.1);
-    response.headers_mut().insert(clock.0, clock.1);
+    for (name, value) in [etag, ready, clock, capability] {
+        response.headers_mut().insert(name, value);
+    }
     Ok(response)
 }
 
@@ -120,6 +128,43 @@ pub async fn summaries(
         &headers,
         body,
         |responder, store, request| responder.summaries(store, request),
+    )
+    .await
+}
+
+/// `POST /v1/replication/{store}/ranges`: the hashes of the sub-ranges of the requested
+/// ranges of one level.
+pub async fn ranges(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    answer(
+        &state,
+        &name,
+        &headers,
+        body,
+        |responder, store, request| responder.ranges(store, request),
+    )
+    .await
+}
+
+/// `POST /v1/replication/{store}/diff`: given the caller's key hashes and fingerprints in
+/// some ranges, our entries it lacks, summaries of those that differ, and which of its
+/// entries we lack.
+pub async fn diff(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    answer(
+        &state,
+        &name,
+        &headers,
+        body,
+        |responder, store, request| responder.diff(store, request),
     )
     .await
 }
