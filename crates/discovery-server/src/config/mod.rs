@@ -75,6 +75,7 @@ pub const KEYS: &[KeySpec] = &[
     KeySpec { name: "store.repair", default: "false", help: "Start even though the data directory is damaged (what was lost is logged at ERROR): serve what could be read only once caught up with a ready peer. discoveryd --repair sets it. (ours)" },
     KeySpec { name: "discovery.max-age", default: "30s", help: "Time-to-live of a dynamic announcement." },
     KeySpec { name: "discovery.lookup-max-age", default: "10s", help: "Cache-Control max-age on lookups: how often airlift clients refresh. (ours)" },
+    KeySpec { name: "discovery.watch.max-wait", default: "60s", help: "Longest a blocking lookup (?wait=) is held; longer waits are cut to it, 0s answers every lookup at once. Proxies in front need a read timeout above it. (ours)" },
     KeySpec { name: "discovery.announce-max-age", default: "10s", help: "Cache-Control max-age on announcements: clients re-announce at 80 % of it. (ours)" },
     KeySpec { name: "discovery.store-cache-ttl", default: "1s", help: "Accepted for compatibility and unused: lookups always read fresh state." },
     KeySpec { name: "service-inventory.uri", default: "(none)", help: "file: or http(s): URI of the service inventory listing the discovery peers, or dns:NAME:PORT (every address NAME resolves to is a peer); without it the node runs alone." },
@@ -229,6 +230,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub max_age: Duration,
     pub lookup_max_age: Duration,
+    /// `discovery.watch.max-wait`: the longest `?wait=` of a blocking lookup.
+    pub watch_max_wait: Duration,
     pub announce_max_age: Duration,
     pub dynamic_store: StoreSettings,
     pub static_store: StoreSettings,
@@ -373,6 +376,11 @@ impl Settings {
                 "discovery.lookup-max-age",
                 Duration::from_secs(10),
                 Duration::from_secs(1),
+            )?,
+            watch_max_wait: reader.duration(
+                "discovery.watch.max-wait",
+                Duration::from_secs(60),
+                Duration::ZERO,
             )?,
             announce_max_age: reader.duration(
                 "discovery.announce-max-age",
@@ -702,6 +710,7 @@ mod tests {
         assert_eq!(s.data_dir, PathBuf::from("data"));
         assert_eq!(s.max_age, Duration::from_secs(30));
         assert_eq!(s.lookup_max_age_secs(), 10);
+        assert_eq!(s.watch_max_wait, Duration::from_secs(60));
         assert_eq!(s.announce_max_age_secs(), 10);
         assert_eq!(s.max_request_size, 1024 * 1024);
         assert_eq!(
@@ -990,6 +999,18 @@ mod tests {
         ];
         let loaded = Settings::load_with(None, &accepted, strict).unwrap();
         assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    }
+
+    #[test]
+    fn the_longest_blocking_lookup_is_a_duration_and_zero_turns_waiting_off() {
+        let set = |value: &str| {
+            Settings::load(None, &[("discovery.watch.max-wait".into(), value.into())])
+                .map(|loaded| loaded.settings.watch_max_wait)
+        };
+        assert_eq!(set("2s").unwrap(), Duration::from_secs(2));
+        assert_eq!(set("0s").unwrap(), Duration::ZERO);
+        let refused = set("forever").unwrap_err().to_string();
+        assert!(refused.contains("discovery.watch.max-wait"), "{refused}");
     }
 
     #[test]

@@ -12,6 +12,8 @@ use std::sync::Arc;
 use discovery_store::{Entry, Index};
 use discovery_types::{is_service_id, Service, StoreName};
 
+use super::watch::Watchers;
+
 /// How a store encodes services in entry values (the airlift formats).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ValueFormat {
@@ -106,6 +108,8 @@ pub struct ServiceIndex {
     /// time: a service added, removed or changed. Renewals leave it alone, so rendered
     /// answers can be cached across them.
     content_generation: u64,
+    /// Blocking lookups waiting for a group of this index to change.
+    watchers: Arc<Watchers>,
 }
 
 impl ServiceIndex {
@@ -115,7 +119,24 @@ impl ServiceIndex {
             groups: BTreeMap::new(),
             placed: HashMap::new(),
             content_generation: 0,
+            watchers: Arc::default(),
         }
+    }
+
+    /// The blocking lookups waiting on this index; [`Index::update`] wakes those whose
+    /// groups a change touches.
+    pub fn watchers(&self) -> &Arc<Watchers> {
+        &self.watchers
+    }
+
+    /// The groups `key`'s services sit in now.
+    fn groups_of(&self, key: &[u8]) -> Vec<GroupKey> {
+        self.placed
+            .get(key)
+            .into_iter()
+            .flatten()
+            .map(|(group, _)| group.clone())
+            .collect()
     }
 
     /// Appends the services `selector` matches that are live at `now_ms`.
@@ -225,11 +246,23 @@ impl Index for ServiceIndex {
             return;
         }
         self.content_generation += 1;
+        // Only worth collecting when a lookup waits: nearly always nobody does.
+        let watched = self.watchers.is_watched();
+        let mut touched = if watched {
+            self.groups_of(key)
+        } else {
+            Vec::new()
+        };
         self.remove_key(key);
         if let Some(entry) = new {
             if let Some(value) = &entry.value {
                 self.insert_entry(entry, value);
             }
+        }
+        if watched {
+            touched.extend(self.groups_of(key));
+            self.watchers
+                .changed(touched.iter().map(|(t, p)| (t.as_str(), p.as_str())));
         }
     }
 }

@@ -15,9 +15,11 @@ pub mod announce_mode;
 mod cache;
 mod index;
 mod lookup;
+mod watch;
 mod wire;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use discovery_replicator::Responder;
 use discovery_store::{Store, StoreError};
@@ -26,6 +28,7 @@ use discovery_types::{DynamicAnnouncement, Service, StaticAnnouncement};
 pub use announce_mode::AnnouncedOutcome;
 pub use index::{decode_services, IndexedService, Selector, ServiceIndex, ValueFormat};
 pub use lookup::Lookup;
+pub use watch::Watchers;
 pub use wire::{ServiceRules, StoreName};
 
 /// A store of services.
@@ -45,6 +48,34 @@ pub struct Registry {
     /// Time-to-live of dynamic announcements (`discovery.max-age`).
     announcement_max_age_ms: i64,
     cache: cache::LookupCache,
+    /// Blocking lookups: the limits and the shutdown signal, set once the node serves.
+    watch: OnceLock<WatchSettings>,
+}
+
+/// How blocking lookups are bounded.
+#[derive(Debug)]
+struct WatchSettings {
+    /// `discovery.watch.max-wait`: the longest `wait` honoured.
+    max_wait: Duration,
+    /// Most lookups held at once (`http-server.max-connections`; HTTP/2 carries several
+    /// per connection).
+    max_watchers: usize,
+    /// Turns true on shutdown: held lookups are answered at once, so a drain does not
+    /// wait for them.
+    shutdown: tokio::sync::watch::Receiver<bool>,
+}
+
+/// `discovery.watch.max-wait` until [`Registry::start_watches`] says otherwise.
+pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(60);
+
+/// Most lookups held at once until [`Registry::start_watches`] says otherwise.
+const DEFAULT_MAX_WATCHERS: usize = 10_000;
+
+/// Why a blocking lookup is not held.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WatchError {
+    #[error("too many blocking lookups held at once ({limit}); retry later")]
+    TooManyWatchers { limit: usize },
 }
 
 impl Registry {
@@ -62,6 +93,107 @@ impl Registry {
             responder,
             announcement_max_age_ms,
             cache: cache::LookupCache::default(),
+            watch: OnceLock::new(),
+        }
+    }
+
+    /// Sets the bounds of blocking lookups and the signal that ends them (once; later
+    /// calls change nothing): `max_wait` caps `?wait=`, at most `max_watchers` are held
+    /// at once, and when `shutdown` turns true every held lookup is answered at once.
+    pub fn start_watches(
+        &self,
+        max_wait: Duration,
+        max_watchers: usize,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+    ) {
+        let _ = self.watch.set(WatchSettings {
+            max_wait,
+            max_watchers,
+            shutdown,
+        });
+    }
+
+    /// The longest a blocking lookup is held (`discovery.watch.max-wait`).
+    pub fn max_wait(&self) -> Duration {
+        self.watch.get().map_or(DEFAULT_MAX_WAIT, |w| w.max_wait)
+    }
+
+    /// How many blocking lookups are held now.
+    pub fn watching(&self) -> usize {
+        self.watchers(StoreName::Dynamic).count()
+    }
+
+    fn watchers(&self, store: StoreName) -> Arc<Watchers> {
+        self.store(store)
+            .read_index(|index| Arc::clone(index.watchers()))
+    }
+
+    /// A blocking lookup: the answer for `selector` as soon as `unchanged` says it is no
+    /// longer the one the client holds, or the current answer once `deadline` passes (or
+    /// the node shuts down). Wakes on changes of what `selector` covers in either store,
+    /// and when a listed service expires; a wake that leaves the answer as the client has
+    /// it (a renewal) keeps waiting.
+    pub async fn wait_for_change(
+        &self,
+        selector: Selector<'_>,
+        deadline: tokio::time::Instant,
+        unchanged: impl Fn(&Lookup) -> bool,
+    ) -> Result<Lookup, WatchError> {
+        let (dynamic, static_services) = (
+            self.watchers(StoreName::Dynamic),
+            self.watchers(StoreName::Static),
+        );
+        let mut shutdown = self.watch.get().map(|w| w.shutdown.clone());
+        let limit = self
+            .watch
+            .get()
+            .map_or(DEFAULT_MAX_WATCHERS, |w| w.max_watchers);
+        let dynamic_watch = dynamic.watch(selector);
+        if dynamic.count() > limit {
+            return Err(WatchError::TooManyWatchers { limit });
+        }
+        let static_watch = static_services.watch(selector);
+        loop {
+            // Registered before reading, so a change between the read and the wait wakes.
+            let mut dynamic_changed = std::pin::pin!(dynamic_watch.notified());
+            let mut static_changed = std::pin::pin!(static_watch.notified());
+            dynamic_changed.as_mut().enable();
+            static_changed.as_mut().enable();
+            let lookup = self.lookup(selector);
+            let stopping = shutdown
+                .as_ref()
+                .is_some_and(|s| *s.borrow() || s.has_changed().is_err());
+            if !unchanged(&lookup) || stopping || tokio::time::Instant::now() >= deadline {
+                return Ok(lookup);
+            }
+            let wake = match lookup.valid_until {
+                // The answer changes 1 ms after its first service's expiry time.
+                Some(until) => {
+                    let ms = until
+                        .saturating_add(1)
+                        .saturating_sub(self.dynamic.now_ms());
+                    let delay = Duration::from_millis(u64::try_from(ms).unwrap_or(0).max(1));
+                    deadline.min(tokio::time::Instant::now() + delay)
+                }
+                None => deadline,
+            };
+            let stop = async {
+                match shutdown.as_mut() {
+                    // A dropped sender is a node going away, like a shutdown.
+                    Some(s) => {
+                        if s.wait_for(|stopping| *stopping).await.is_err() {
+                            *s = tokio::sync::watch::channel(true).1;
+                        }
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = dynamic_changed => {}
+                _ = static_changed => {}
+                _ = tokio::time::sleep_until(wake) => {}
+                _ = stop => {}
+            }
         }
     }
 
@@ -261,6 +393,87 @@ pub(crate) mod tests {
         assert_ne!(trino(&registry).etag, two.etag, "w2's service id changed");
         registry.unannounce("w2").unwrap();
         assert_eq!(trino(&registry).etag, one.etag);
+    }
+
+    fn announce_type(registry: &Registry, node: &str, service_type: &str, id_suffix: u8) {
+        let body = format!(
+            r#"{{"environment":"test","pool":"general","services":[{{"id":"00000000-0000-4000-8000-0000000000{id_suffix:02x}","type":"{service_type}","properties":{{}}}}]}}"#
+        );
+        let announcement = DynamicAnnouncement::from_json(body.as_bytes(), "test").unwrap();
+        registry.announce(node, announcement).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_blocking_lookup_ends_on_a_change_of_what_it_watches_only() {
+        use futures_util::FutureExt;
+        let clock = Arc::new(ManualClock::new(T0));
+        let registry = registry(&clock);
+        announce(&registry, "w1", 1);
+        let held = trino(&registry).etag;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
+        let mut waiting = Box::pin(registry.wait_for_change(
+            Selector::TypeAndPool("trino", "general"),
+            deadline,
+            |l| l.etag == held,
+        ));
+        assert!(
+            (&mut waiting).now_or_never().is_none(),
+            "nothing changed yet"
+        );
+        assert_eq!(registry.watching(), 1);
+
+        announce_type(&registry, "p1", "presto", 2);
+        announce(&registry, "w1", 1); // a renewal: same answer
+        assert!(
+            (&mut waiting).now_or_never().is_none(),
+            "another type and a renewal leave it waiting"
+        );
+
+        announce(&registry, "w2", 3);
+        let changed = (&mut waiting)
+            .now_or_never()
+            .expect("a new trino service ends the wait")
+            .unwrap();
+        assert_eq!(changed.services, 2);
+        assert_ne!(changed.etag, held);
+        drop(waiting);
+        assert_eq!(registry.watching(), 0, "the watcher left");
+    }
+
+    #[tokio::test]
+    async fn a_blocking_lookup_past_its_deadline_or_its_node_shutting_down_answers_unchanged() {
+        use futures_util::FutureExt;
+        let clock = Arc::new(ManualClock::new(T0));
+        let registry = registry(&clock);
+        announce(&registry, "w1", 1);
+        let held = trino(&registry).etag;
+        let selector = Selector::TypeAndPool("trino", "general");
+        let past = tokio::time::Instant::now();
+        let answer = registry
+            .wait_for_change(selector, past, |l| l.etag == held)
+            .await
+            .unwrap();
+        assert_eq!(answer.etag, held);
+
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        registry.start_watches(Duration::from_secs(60), 1, stopped);
+        let far = tokio::time::Instant::now() + Duration::from_secs(600);
+        let mut waiting = Box::pin(registry.wait_for_change(selector, far, |l| l.etag == held));
+        assert!((&mut waiting).now_or_never().is_none(), "held");
+        let second = registry
+            .wait_for_change(selector, far, |l| l.etag == held)
+            .await;
+        stop.send(true).unwrap();
+        assert_eq!(
+            waiting.await.unwrap().etag,
+            held,
+            "answered unchanged at shutdown"
+        );
+        assert_eq!(
+            second.unwrap_err(),
+            WatchError::TooManyWatchers { limit: 1 },
+            "one watcher allowed"
+        );
     }
 
     #[test]
