@@ -21,3 +21,4 @@ mod rules;
 mod support;
 mod tls;
 mod ui;
+mod watch;

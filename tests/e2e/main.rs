@@ -28,3 +28,4 @@ mod store;
 mod support;
 mod tls;
 mod ui;
+mod watch;

@@ -11,6 +11,8 @@
 //!   percentiles, CPU per request, peak RSS, ratios.
 //! * `load`: the load generator alone, against a server already running on loopback.
 //! * `hyper-baseline`: the bare hyper server `single-node` compares against.
+//! * `watch`: blocking lookups on one `discoveryd`: wake delay after a PUT, and the
+//!   memory of idle watchers.
 //!
 //! Every run is bounded in time and talks only to loopback addresses.
 
@@ -26,6 +28,7 @@ mod replication;
 mod shapes;
 mod single_node;
 mod stats;
+mod watch;
 
 use std::path::PathBuf;
 
@@ -55,6 +58,8 @@ enum Command {
     HyperBaseline(hyper_baseline::Args),
     /// A 3-node cluster behind nginx under a simulated fleet of growing size.
     Fleet(fleet::Args),
+    /// Blocking lookups: wake delay after a change, memory of idle watchers.
+    Watch(watch::Args),
 }
 
 /// The discoveryd binary: `--discoveryd`, else `target/release/discoveryd` beside this one.
@@ -88,6 +93,7 @@ fn main() -> anyhow::Result<()> {
                 Command::SingleNode(args) => single_node::run(args).await,
                 Command::Load(args) => load_cmd::run(args).await,
                 Command::Fleet(args) => fleet::run(args).await,
+                Command::Watch(args) => watch::run(args).await,
                 Command::HyperBaseline(_) => unreachable!("handled above"),
             }
         };

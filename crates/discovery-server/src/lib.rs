@@ -7,7 +7,8 @@
 //! * [`readiness`]: when a (re)started node's view is complete enough to answer lookups.
 //! * [`status_page`]: the HTML of `/ui/` from a plain view model (pure).
 //! * [`node`]: opens the data directory, starts the GC loops and the HTTP server, and
-//!   shuts them down in order.
+//!   shuts them down in order; [`NodeParts`] swaps storage, clock, listener, transport
+//!   or peer set for tests and simulations.
 //! * [`announce_bridge`]: Trino 477+ announce mode: tracks announced URIs and learns
 //!   their nodes from `/v1/info` into the dynamic store.
 //! * [`access`] and [`authenticator`]: who may call what (shared secret, operator tokens).
@@ -37,7 +38,7 @@ pub mod storage_probe;
 pub mod telemetry;
 
 pub use config::{LoadOptions, LoadedSettings, Settings, SettingsError};
-pub use node::{Node, NodeError, NodeHandle};
+pub use node::{Node, NodeError, NodeHandle, NodeParts};
 
 /// An error and its sources on one line ("cannot read …: No such file or directory"):
 /// reqwest's and rustls' own messages leave the cause out.

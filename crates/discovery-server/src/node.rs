@@ -1,5 +1,5 @@
 //! Node assembly: data directory, stores, GC loops and the HTTP server, started in order
-//! and stopped in reverse.
+//! and stopped in reverse, from parts a test or simulation may replace ([`NodeParts`]).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -8,7 +8,8 @@ use std::sync::Arc;
 use discovery_replicator::inventory::{InventoryError, InventoryLoader};
 use discovery_replicator::tls::{Truststore, TruststoreError};
 use discovery_replicator::{
-    HttpTransport, Replicator, ReplicatorConfig, ReplicatorHandle, TransportError,
+    HttpTransport, Peer, PeerTransport, Replicator, ReplicatorConfig, ReplicatorHandle,
+    TransportError,
 };
 use discovery_store::gc::run_gc_loop;
 use discovery_store::{
@@ -45,6 +46,8 @@ pub enum NodeError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("the listener given to the node has no local address")]
+    GivenListener(#[source] std::io::Error),
     #[error(transparent)]
     Inventory(#[from] InventoryError),
     #[error("replication")]
@@ -81,10 +84,83 @@ pub enum Storage {
 /// Starts nodes.
 pub struct Node;
 
+/// What a node is built from besides its settings. [`NodeParts::new`] is what
+/// `discoveryd` runs on: sled under `store.data-dir`, the system clock, its own listeners,
+/// and HTTP replication with the peers of `service-inventory.uri`. Tests and simulations
+/// replace parts: memory storage, a controlled clock, a listener bound beforehand, another
+/// transport, a peer set given directly.
+pub struct NodeParts<T = HttpTransport> {
+    storage: Storage,
+    clock: Arc<dyn Clock>,
+    listener: Option<TcpListener>,
+    transport: Option<Arc<T>>,
+    peers: Option<watch::Receiver<Arc<Vec<Peer>>>>,
+}
+
+impl NodeParts {
+    /// What `discoveryd` runs on.
+    pub fn new() -> Self {
+        NodeParts {
+            storage: Storage::Disk,
+            clock: Arc::new(SystemClock),
+            listener: None,
+            transport: None,
+            peers: None,
+        }
+    }
+}
+
+impl Default for NodeParts {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: PeerTransport> NodeParts<T> {
+    /// Where entries are kept.
+    pub fn storage(mut self, storage: Storage) -> Self {
+        self.storage = storage;
+        self
+    }
+
+    /// The wall clock of entry versions, timestamps and expiry.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Serves plain HTTP on `listener` instead of binding
+    /// `node.bind-ip:http-server.http.port` (also with `http-server.http.enabled=false`:
+    /// a listener given is a listener wanted).
+    pub fn listener(mut self, listener: TcpListener) -> Self {
+        self.listener = Some(listener);
+        self
+    }
+
+    /// Replicates with the peers published on `peers` instead of the inventory's, with or
+    /// without `service-inventory.uri`. A fixed set: keep the sender, or drop it after
+    /// sending; the replicator keeps the last set it saw.
+    pub fn peers(mut self, peers: watch::Receiver<Arc<Vec<Peer>>>) -> Self {
+        self.peers = Some(peers);
+        self
+    }
+
+    /// Reaches the peers through `transport` instead of HTTP (`HttpTransport`).
+    pub fn transport<U: PeerTransport>(self, transport: Arc<U>) -> NodeParts<U> {
+        NodeParts {
+            storage: self.storage,
+            clock: self.clock,
+            listener: self.listener,
+            transport: Some(transport),
+            peers: self.peers,
+        }
+    }
+}
+
 impl Node {
     /// Starts a node on sled under the settings' data directory, with the system clock.
     pub async fn start(settings: Settings) -> Result<NodeHandle, NodeError> {
-        Self::start_with(settings, Storage::Disk, Arc::new(SystemClock)).await
+        Self::start_with_parts(settings, NodeParts::new()).await
     }
 
     /// Starts a node with a chosen storage and clock.
@@ -93,11 +169,20 @@ impl Node {
         storage: Storage,
         clock: Arc<dyn Clock>,
     ) -> Result<NodeHandle, NodeError> {
+        Self::start_with_parts(settings, NodeParts::new().storage(storage).clock(clock)).await
+    }
+
+    /// Starts a node from `parts` (see [`NodeParts`]).
+    pub async fn start_with_parts<T: PeerTransport>(
+        settings: Settings,
+        parts: NodeParts<T>,
+    ) -> Result<NodeHandle, NodeError> {
+        let clock = parts.clock;
         let mut damage = Vec::new();
         // How many of `damage` have been reported (and accepted, under store.repair).
         let mut reported = 0;
         let mut recorded = None;
-        let (node_id, backends, database) = match storage {
+        let (node_id, backends, database) = match parts.storage {
             Storage::Disk => {
                 let dir = &settings.data_dir;
                 std::fs::create_dir_all(dir).map_err(|source| NodeError::DataDir {
@@ -187,9 +272,12 @@ impl Node {
             Some(path) => Some(Truststore::load(path)?),
             None => None,
         };
-        let http_listener = match settings.tls.http_enabled {
-            true => Some(bind(SocketAddr::new(settings.bind_ip, settings.http_port)).await?),
-            false => None,
+        let http_listener = match (parts.listener, settings.tls.http_enabled) {
+            (Some(listener), _) => Some(given_listener(listener)?),
+            (None, true) => {
+                Some(bind(SocketAddr::new(settings.bind_ip, settings.http_port)).await?)
+            }
+            (None, false) => None,
         };
         let https_listener = match settings.tls.https_enabled {
             true => Some(HttpsListener::bind(&settings).await?),
@@ -199,59 +287,74 @@ impl Node {
         let https_addr = https_listener.as_ref().map(|https| https.addr);
         let local_addr = http_addr.or(https_addr).ok_or(NodeError::NoListener)?;
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        registry.start_watches(
+            settings.watch_max_wait,
+            settings.max_connections,
+            shutdown_rx.clone(),
+        );
         let (storage_restart_tx, storage_restart) = watch::channel(None);
         let auth = Arc::new(Authenticator::new(&settings.auth)?);
         warn_about_open_endpoints(&settings);
         let max_replication_request_size = settings.max_request_size.saturating_mul(4);
         let inventory_error = Arc::new(std::sync::Mutex::new(None));
         let mut background = Vec::new();
-        let replicator = match &settings.service_inventory_uri {
-            None => None,
-            Some(uri) => {
-                let loader = InventoryLoader::new(
-                    uri,
-                    &node_id,
-                    &settings.environment,
-                    truststore.as_ref(),
-                )?;
-                let loader = match &settings.auth.shared_secret {
-                    Some(secret) => loader.with_signer(peer_minter(secret, &node_id)),
-                    None => loader,
-                };
-                let (peers_tx, peers_rx) = watch::channel(Arc::new(Vec::new()));
-                // The first load happens before serving; if it fails the node starts with
-                // no peers and keeps trying every update interval. A dns: inventory asks
-                // this node too, so its reload loop loads first, once the node serves.
-                if loader.loads_before_serving() {
-                    loader
-                        .reload_once(&peers_tx, &inventory_error, &mut Vec::new())
-                        .await;
+        // Who the peers are: given, or the inventory's.
+        let (peer_set, inventory) = match parts.peers {
+            Some(given) => (Some(given), None),
+            None => match &settings.service_inventory_uri {
+                None => (None, None),
+                Some(uri) => {
+                    let loader = InventoryLoader::new(
+                        uri,
+                        &node_id,
+                        &settings.environment,
+                        truststore.as_ref(),
+                    )?;
+                    let loader = match &settings.auth.shared_secret {
+                        Some(secret) => loader.with_signer(peer_minter(secret, &node_id)),
+                        None => loader,
+                    };
+                    let (peers_tx, peers_rx) = watch::channel(Arc::new(Vec::new()));
+                    // The first load happens before serving; if it fails the node starts
+                    // with no peers and keeps trying every update interval. A dns:
+                    // inventory asks this node too, so its reload loop loads first, once
+                    // the node serves.
+                    if loader.loads_before_serving() {
+                        loader
+                            .reload_once(&peers_tx, &inventory_error, &mut Vec::new())
+                            .await;
+                    }
+                    (Some(peers_rx), Some((uri.clone(), loader, peers_tx)))
                 }
-                let transport = HttpTransport::new(
-                    &node_id,
-                    settings.replication_request_timeout,
-                    truststore.as_ref(),
-                )?;
-                let transport = Arc::new(match &settings.auth.shared_secret {
-                    Some(secret) => transport.with_signer(peer_minter(secret, &node_id)),
-                    None => transport,
-                });
-                let replicator = Replicator::spawn(
-                    Arc::clone(registry.responder()),
-                    |name| replication_config(name, &settings, max_replication_request_size),
-                    transport,
-                    peers_rx,
-                    Arc::clone(&clock),
-                );
-                background.push(tokio::spawn(loader.run(
-                    settings.service_inventory_update_interval,
-                    peers_tx,
-                    Arc::clone(&inventory_error),
-                    shutdown_rx.clone(),
-                )));
-                Some(replicator)
+            },
+        };
+        let replicator = match peer_set {
+            None => None,
+            Some(peers) => {
+                let config =
+                    |name: &str| replication_config(name, &settings, max_replication_request_size);
+                let responder = Arc::clone(registry.responder());
+                let clock = Arc::clone(&clock);
+                Some(match parts.transport {
+                    Some(transport) => {
+                        Replicator::spawn(responder, config, transport, peers, clock)
+                    }
+                    None => {
+                        let transport = http_transport(&settings, &node_id, truststore.as_ref())?;
+                        Replicator::spawn(responder, config, Arc::new(transport), peers, clock)
+                    }
+                })
             }
         };
+        let followed_inventory = inventory.as_ref().map(|(uri, _, _)| uri.clone());
+        if let Some((_, loader, peers_tx)) = inventory {
+            background.push(tokio::spawn(loader.run(
+                settings.service_inventory_update_interval,
+                peers_tx,
+                Arc::clone(&inventory_error),
+                shutdown_rx.clone(),
+            )));
+        }
         background.push(tokio::spawn(run_gc_loop(
             dynamic,
             settings.dynamic_store.gc_interval,
@@ -341,11 +444,12 @@ impl Node {
             }),
             node: Arc::new(NodeInfo {
                 node_id: node_id.clone(),
-                inventory: settings.service_inventory_uri.clone(),
+                inventory: followed_inventory,
                 inventory_error,
                 replicator: replicator.as_ref().map(ReplicatorHandle::status),
             }),
         });
+        let router = app.clone();
         let limits = ServerLimits {
             max_connections: settings.max_connections,
             max_connections_per_client: settings.max_connections_per_client,
@@ -377,6 +481,7 @@ impl Node {
         }
 
         Ok(NodeHandle {
+            router,
             node_id,
             local_addr,
             http_addr,
@@ -392,6 +497,20 @@ impl Node {
             background,
         })
     }
+}
+
+/// The transport `discoveryd` replicates over: HTTP(S) to the peers' replication
+/// endpoints, signed with the shared secret when there is one.
+fn http_transport(
+    settings: &Settings,
+    node_id: &str,
+    truststore: Option<&Truststore>,
+) -> Result<HttpTransport, NodeError> {
+    let transport = HttpTransport::new(node_id, settings.replication_request_timeout, truststore)?;
+    Ok(match &settings.auth.shared_secret {
+        Some(secret) => transport.with_signer(peer_minter(secret, node_id)),
+        None => transport,
+    })
 }
 
 /// How often the operator tokens file is checked for changes.
@@ -433,6 +552,12 @@ async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), NodeError> 
         .local_addr()
         .map_err(|source| NodeError::Bind { addr, source })?;
     Ok((listener, bound))
+}
+
+/// A listener bound by the caller, with the address it has.
+fn given_listener(listener: TcpListener) -> Result<(TcpListener, SocketAddr), NodeError> {
+    let addr = listener.local_addr().map_err(NodeError::GivenListener)?;
+    Ok((listener, addr))
 }
 
 /// The HTTPS listener (`http-server.https.*`): its socket, and the certificate that the
@@ -576,6 +701,8 @@ fn resolve_node_id(settings: &Settings, dir: &Path) -> Result<String, NodeError>
 
 /// A running node.
 pub struct NodeHandle {
+    /// The routes the listeners serve.
+    router: axum::Router,
     node_id: String,
     local_addr: SocketAddr,
     http_addr: Option<SocketAddr>,
@@ -641,6 +768,14 @@ impl NodeHandle {
 
     pub fn registry(&self) -> &Arc<Registry> {
         &self.registry
+    }
+
+    /// The node's HTTP routes, the ones its listeners serve, for requests sent in process
+    /// (`tower::ServiceExt::oneshot`). What the accept loop adds per connection is
+    /// missing: its limits, path normalisation ([`crate::http::normalize_path`]) and the
+    /// client address ([`crate::http::ClientAddr`]), which a caller may insert itself.
+    pub fn router(&self) -> &axum::Router {
+        &self.router
     }
 
     /// Resolves, with the reason, once the node's storage engine failed and cannot

@@ -8,6 +8,8 @@
 //!   single-node suites.
 //! * [`cluster`]: several processes replicating over loopback, with a shared service
 //!   inventory file, restarts, added nodes and convergence checks.
+//! * [`sim`]: a simulated cluster of whole in-process nodes (the production `Node`) on
+//!   the replicator's simulated network and tokio's paused clock, with partitions.
 //! * [`nginx`]: a real nginx in front of them, configured from `deploy/nginx`.
 //! * [`announcements`]: the JSON bodies of the announcement API.
 //! * [`browser`]: a real headless Chromium over WebDriver (chromedriver), for the pages
@@ -34,6 +36,7 @@ pub mod ports;
 pub mod process;
 pub mod raw_http;
 pub mod server;
+pub mod sim;
 pub mod stub;
 pub mod tls;
 pub mod values;
@@ -42,6 +45,7 @@ pub mod wait;
 pub use cluster::{Cluster, ClusterOptions, Stop};
 pub use process::{DiscoveryProcess, ProcessOptions};
 pub use server::{Reply, Server};
+pub use sim::SimCluster;
 pub use stub::Stub;
 pub use values::{new_id, now_ms, ENVIRONMENT};
 pub use wait::eventually;

@@ -129,6 +129,8 @@ pub fn router(state: AppState) -> Router {
             "/v1/replication/{store}/entries",
             post(replication::entries),
         )
+        .route("/v1/replication/{store}/ranges", post(replication::ranges))
+        .route("/v1/replication/{store}/diff", post(replication::diff))
         // After routing, so the check sees the route template (`MatchedPath`); unknown
         // paths fall through to the 404 below unchecked. It also counts each request for
         // `/metrics` by that template.
